@@ -1,0 +1,220 @@
+"""The training loop: epochs, early stopping, progress lines and Ctrl-C.
+
+Python runs once per epoch here; each epoch runs entirely in the compiled
+:func:`~fastae._kernels.epoch.train_epoch`. The engine never touches the
+estimator: it receives arrays and settings and returns arrays and history.
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+from ._kernels.dense import dense_forward
+from ._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
+from ._kernels.losses import is_finite
+from ._network import n_parameters
+
+
+class TrainingDivergedError(ValueError):
+    """Raised when the loss or the parameters stop being finite during training."""
+
+
+class OptimizerState:
+    """Optimizer buffers kept between calls to ``fit`` with ``warm_start`` or ``partial_fit``.
+
+    ``state_a`` and ``state_b`` hold Adam's first and second moments, or the
+    SGD velocity in ``state_a``. ``step`` counts Adam's minibatch steps.
+    """
+
+    def __init__(self, solver, size, dtype):
+        self.solver = solver
+        self.state_a = np.zeros(size, dtype=dtype)
+        self.state_b = np.zeros(size if solver == "adam" else 0, dtype=dtype)
+        self.step = np.zeros(1, dtype=np.int64)
+
+    def copy(self):
+        other = OptimizerState.__new__(OptimizerState)
+        other.solver = self.solver
+        other.state_a = self.state_a.copy()
+        other.state_b = self.state_b.copy()
+        other.step = self.step.copy()
+        return other
+
+
+class Trainer:
+    """Run epochs of one network with buffers allocated once.
+
+    ``params`` and ``optimizer_state`` are copied, so the caller's arrays stay
+    unchanged until it reads the results back after a successful run.
+    """
+
+    def __init__(
+        self,
+        params,
+        layout,
+        *,
+        loss,
+        solver,
+        nesterov,
+        hyper,
+        batch_size,
+        optimizer_state,
+    ):
+        self.layout = layout
+        self.loss = loss
+        self.params = params.copy()
+        self.grads = np.zeros_like(self.params)
+        self.state = optimizer_state.copy()
+        if solver == "adam":
+            self.optimizer = ADAM
+        else:
+            self.optimizer = NESTEROV if nesterov else SGD
+        self.hyper = np.asarray(hyper, dtype=np.float64)
+        self.batch_size = batch_size
+        self.work = np.empty(work_size(layout, batch_size), dtype=params.dtype)
+
+    def run_epoch(self, X, order):
+        """Train on ``X[order]`` and return the mean loss per element."""
+        total = train_epoch(
+            X,
+            order,
+            self.batch_size,
+            self.params,
+            self.grads,
+            self.state.state_a,
+            self.state.state_b,
+            self.layout,
+            self.loss,
+            self.optimizer,
+            self.hyper,
+            self.state.step,
+            self.work,
+        )
+        return total / (order.size * X.shape[1])
+
+    def evaluate(self, X, params=None):
+        """Return the mean loss per element of the network on ``X``."""
+        params = self.params if params is None else params
+        total = evaluate_loss(
+            X, params, self.layout, self.loss, self.batch_size, self.work
+        )
+        return total / X.size
+
+    def parameters_finite(self):
+        return is_finite(self.params)
+
+
+def forward(X, coefs, intercepts, activations):
+    """Return the output of the dense layers ``coefs``/``intercepts`` on ``X``.
+
+    ``activations`` holds one activation code per layer. The result has the
+    dtype of ``X``, which must match the dtype of the weights.
+    """
+    out = X
+    for W, b, activation in zip(coefs, intercepts, activations):
+        layer_out = np.empty((out.shape[0], W.shape[1]), dtype=X.dtype)
+        dense_forward(out, W, b, activation, layer_out)
+        out = layer_out
+    return out
+
+
+class History:
+    """Loss curves and early-stopping bookkeeping carried across epochs."""
+
+    def __init__(self):
+        self.loss_curve = []
+        self.validation_scores = []
+        self.best_loss = np.inf
+        self.best_params = None
+        self.no_improvement_count = 0
+        self.n_iter = 0
+
+    def update(self, loss, validation_loss, params, tol):
+        """Record one epoch; return True when the watched loss improved."""
+        self.loss_curve.append(loss)
+        self.n_iter += 1
+        watched = loss if validation_loss is None else validation_loss
+        if validation_loss is not None:
+            self.validation_scores.append(validation_loss)
+        if watched > self.best_loss - tol:
+            self.no_improvement_count += 1
+        else:
+            self.no_improvement_count = 0
+        if watched < self.best_loss:
+            self.best_loss = watched
+            if validation_loss is not None:
+                self.best_params = params.copy()
+            return True
+        return False
+
+
+def _diverged_error(epoch, loss, learning_rate):
+    return TrainingDivergedError(
+        f"Training diverged at epoch {epoch}: the loss became {loss} or the "
+        "parameters stopped being finite. Scale the input data (for example "
+        "with sklearn.preprocessing.StandardScaler or MinMaxScaler) or lower "
+        f"learning_rate_init (currently {learning_rate})."
+    )
+
+
+def run_epochs(
+    trainer,
+    X_train,
+    X_val,
+    history,
+    *,
+    n_epochs,
+    shuffle,
+    rng,
+    tol,
+    n_iter_no_change,
+    verbose,
+    learning_rate,
+):
+    """Train for up to ``n_epochs`` epochs, stopping early when converged.
+
+    Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
+    :class:`TrainingDivergedError` when training stops being finite.
+    With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
+    """
+    n_rows = X_train.shape[0]
+    order = np.arange(n_rows, dtype=np.int64)
+    for _ in range(n_epochs):
+        try:
+            start = time.perf_counter()
+            if shuffle:
+                order = rng.permutation(n_rows).astype(np.int64, copy=False)
+            loss = trainer.run_epoch(X_train, order)
+            epoch = history.n_iter + 1
+            if not np.isfinite(loss) or not trainer.parameters_finite():
+                raise _diverged_error(epoch, loss, learning_rate)
+            validation_loss = None if X_val is None else trainer.evaluate(X_val)
+            history.update(loss, validation_loss, trainer.params, tol)
+            if verbose:
+                _print_epoch(epoch, loss, validation_loss, time.perf_counter() - start)
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"Training interrupted after {history.n_iter} epochs; keeping the "
+                "best weights found so far.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return "interrupted"
+        if (
+            n_iter_no_change is not None
+            and history.no_improvement_count > n_iter_no_change
+        ):
+            if verbose:
+                print(
+                    f"No improvement of at least tol={tol} for {n_iter_no_change} epochs; stopping."
+                )
+            return "converged"
+    return "max_iter"
+
+
+def _print_epoch(epoch, loss, validation_loss, seconds):
+    line = f"Epoch {epoch}: loss {loss:.6f}"
+    if validation_loss is not None:
+        line += f", validation loss {validation_loss:.6f}"
+    print(f"{line}, {seconds:.2f} s", flush=True)

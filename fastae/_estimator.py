@@ -1,0 +1,556 @@
+"""AutoencoderTransformer: the scikit-learn estimator around the compiled engine."""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._engine import History, OptimizerState, Trainer, forward, run_epochs
+from ._kernels.activations import ACTIVATION_CODES
+from ._kernels.losses import LOSS_CODES
+from ._network import (
+    build_layout,
+    initial_parameters,
+    layer_sizes,
+    n_parameters,
+    pack,
+    unpack,
+)
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+# Rows per minibatch when batch_size="auto" (capped at the number of rows).
+_AUTO_BATCH_SIZE = 256
+
+
+class AutoencoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Dense autoencoder whose encoder output is the transformed data.
+
+    The encoder maps ``n_features`` inputs through ``hidden_layer_sizes``; the
+    last entry is the code size. The decoder mirrors the encoder back to
+    ``n_features`` outputs. Training minimises the reconstruction loss with
+    minibatch Adam or SGD, each epoch running in Numba-compiled code.
+
+    float32 input is trained and transformed in float32; any other numeric
+    input (integers included) is converted to float64.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(128,)
+        Widths of the encoder's layers. The last entry is the code size that
+        ``transform`` returns; the decoder uses the same widths in reverse.
+    activation : {"relu", "identity", "leaky_relu", "sigmoid", "tanh", "elu", \
+"softplus"}, default="relu"
+        Activation of every hidden layer, the code layer included.
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Activation of the reconstruction. ``"auto"`` is ``"sigmoid"`` for
+        ``loss="binary_crossentropy"`` and ``"identity"`` otherwise.
+    loss : {"squared_error", "binary_crossentropy"}, default="squared_error"
+        Reconstruction loss. Binary cross-entropy needs every input value in
+        [0, 1] and a sigmoid output; it is computed from the output logits.
+    solver : {"adam", "sgd"}, default="adam"
+        Optimizer for the weights.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the weights (not the biases). As in
+        scikit-learn's MLP, each minibatch adds ``alpha / batch_rows * W`` to
+        the weight gradient.
+    batch_size : int or "auto", default="auto"
+        Rows per minibatch. ``"auto"`` means ``min(256, n_samples)``. A larger
+        integer than the number of training rows is clipped with a warning.
+    learning_rate_init : float, default=0.001
+        Step size of the optimizer.
+    max_iter : int, default=200
+        Maximum number of epochs for ``fit``.
+    shuffle : bool, default=True
+        Whether to shuffle the rows at every epoch.
+    random_state : int, RandomState instance, Generator or None, default=None
+        Seeds the weight initialisation, the validation split and the
+        shuffling. NumPy's global random generator is never used.
+    tol : float, default=1e-4
+        Minimum decrease of the watched loss that counts as an improvement.
+    verbose : bool or int, default=False
+        Print one line per epoch: the loss, the validation loss and the time.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state.
+    momentum : float, default=0.9
+        Momentum of SGD, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with SGD.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, stop when their loss has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs, and restore
+        the weights with the lowest validation loss.
+    validation_fraction : float, default=0.1
+        Fraction of rows held out for early stopping, rounded down to a whole
+        number of rows, which must be at least one.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+        Adam's term added to the denominator for numerical stability.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of ``tol`` after which ``fit`` stops.
+
+    Attributes
+    ----------
+    coefs_ : list of ndarray
+        Weight matrix of each layer, of shape ``(fan_in, fan_out)``.
+    intercepts_ : list of ndarray
+        Bias vector of each layer.
+    loss_ : float
+        Training loss of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch: the mean over rows and features of the
+        loss (half the squared error, or the binary cross-entropy), without
+        the L2 penalty.
+    validation_scores_ : list of float or None
+        Validation loss of every epoch, in the same unit as ``loss_curve_``,
+        when ``early_stopping`` is set.
+    best_loss_ : float
+        Lowest watched loss: the validation loss with early stopping, the
+        training loss without.
+    n_iter_ : int
+        Number of epochs run.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during ``fit``, when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from fastae import AutoencoderTransformer
+    >>> X = load_digits().data / 16.0
+    >>> ae = AutoencoderTransformer(hidden_layer_sizes=(32, 8), max_iter=5,
+    ...                             random_state=0)
+    >>> ae.fit_transform(X).shape
+    (1797, 8)
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions(set(ACTIVATION_CODES))],
+        "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
+        "loss": [StrOptions(set(LOSS_CODES))],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        *,
+        output_activation="auto",
+        loss="squared_error",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X`` for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, which is also the reconstruction target.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        return self._fit_guarded(X, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch over ``X``, starting from the current weights.
+
+        The first call initialises the network. Early stopping does not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The updated estimator.
+        """
+        return self._fit_guarded(X, incremental=True)
+
+    def _fit_guarded(self, X, incremental):
+        # Roll back every fitted attribute when training fails, so a failed
+        # call never leaves a half-written model behind.
+        saved = {key: value for key, value in vars(self).items() if key.endswith("_")}
+        try:
+            return self._fit(X, incremental)
+        except BaseException:
+            for key in [key for key in vars(self) if key.endswith("_")]:
+                delattr(self, key)
+            vars(self).update(saved)
+            raise
+
+    def _fit(self, X, incremental):
+        warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
+        X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
+        if warm:
+            X = X.astype(self.coefs_[0].dtype, copy=False)
+        X = _writeable(X)
+        hidden = self._check_hidden_layer_sizes()
+        output_activation = self._resolved_output_activation()
+        self._check_loss_domain(X)
+
+        if incremental and hasattr(self, "_rng"):
+            rng = self._rng
+        else:
+            rng = _make_rng(self.random_state)
+        X_train, X_val = self._split_validation(X, rng, incremental)
+        batch_size = self._resolved_batch_size(X_train.shape[0])
+
+        sizes = layer_sizes(X.shape[1], hidden)
+        layout = build_layout(sizes, self.activation, output_activation)
+        if warm:
+            self._check_same_architecture(sizes)
+            params = pack(self.coefs_, self.intercepts_, layout, X.dtype)
+            history = self._history
+        else:
+            params = initial_parameters(layout, rng, X.dtype)
+            history = History()
+        state = getattr(self, "_optimizer_state", None) if warm else None
+        if (
+            state is None
+            or state.solver != self.solver
+            or state.state_a.dtype != X.dtype
+        ):
+            state = OptimizerState(self.solver, n_parameters(layout), X.dtype)
+
+        trainer = Trainer(
+            params,
+            layout,
+            loss=LOSS_CODES[self.loss],
+            solver=self.solver,
+            nesterov=self.nesterovs_momentum,
+            hyper=[
+                self.learning_rate_init,
+                self.momentum,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+                self.alpha,
+            ],
+            batch_size=batch_size,
+            optimizer_state=state,
+        )
+        status = run_epochs(
+            trainer,
+            X_train,
+            X_val,
+            history,
+            n_epochs=1 if incremental else self.max_iter,
+            shuffle=self.shuffle,
+            rng=rng,
+            tol=self.tol,
+            n_iter_no_change=None if incremental else self.n_iter_no_change,
+            verbose=self.verbose,
+            learning_rate=self.learning_rate_init,
+        )
+        final = trainer.params
+        if X_val is not None and history.best_params is not None:
+            final = history.best_params
+        self.coefs_, self.intercepts_ = unpack(final, layout)
+        self._layer_activations = layout[:, 4].copy()
+        self._optimizer_state = trainer.state
+        self._history = history
+        self._rng = rng
+        self.loss_curve_ = list(history.loss_curve)
+        self.loss_ = history.loss_curve[-1]
+        self.validation_scores_ = (
+            list(history.validation_scores) if X_val is not None else None
+        )
+        self.best_loss_ = history.best_loss
+        self.n_iter_ = history.n_iter
+        if status == "max_iter" and not incremental:
+            warnings.warn(
+                f"AutoencoderTransformer stopped after max_iter={self.max_iter} "
+                "epochs without converging: the watched loss still improved by "
+                f"more than tol={self.tol} within the last n_iter_no_change="
+                f"{self.n_iter_no_change} epochs. Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _check_hidden_layer_sizes(self):
+        hidden = np.ravel(np.asarray(self.hidden_layer_sizes))
+        if hidden.size == 0:
+            raise ValueError(
+                "hidden_layer_sizes must contain at least one layer width; got "
+                f"{self.hidden_layer_sizes!r}. Pass for example (128,)."
+            )
+        if not all(isinstance(w, numbers.Integral) and w >= 1 for w in hidden.tolist()):
+            raise ValueError(
+                "hidden_layer_sizes must contain positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return [int(w) for w in hidden]
+
+    def _resolved_output_activation(self):
+        if self.output_activation == "auto":
+            return "sigmoid" if self.loss == "binary_crossentropy" else "identity"
+        if self.loss == "binary_crossentropy" and self.output_activation != "sigmoid":
+            raise ValueError(
+                "loss='binary_crossentropy' needs output_activation='sigmoid' (or "
+                f"'auto'); got output_activation={self.output_activation!r}."
+            )
+        return self.output_activation
+
+    def _check_loss_domain(self, X):
+        if self.loss != "binary_crossentropy":
+            return
+        low, high = float(X.min()), float(X.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                "loss='binary_crossentropy' requires every value of X in [0, 1]; "
+                f"X has values from {low:g} to {high:g}. Scale X to [0, 1] (for "
+                "example with sklearn.preprocessing.MinMaxScaler) or use "
+                "loss='squared_error'."
+            )
+
+    def _split_validation(self, X, rng, incremental):
+        if not self.early_stopping or incremental:
+            return X, None
+        n_samples = X.shape[0]
+        n_val = math.floor(self.validation_fraction * n_samples)
+        if n_val < 1:
+            raise ValueError(
+                f"early_stopping=True with validation_fraction={self.validation_fraction} "
+                f"leaves an empty validation set for {n_samples} samples. Raise "
+                "validation_fraction, pass more samples, or set early_stopping=False."
+            )
+        order = rng.permutation(n_samples)
+        X_val = np.ascontiguousarray(X[np.sort(order[:n_val])])
+        X_train = np.ascontiguousarray(X[np.sort(order[n_val:])])
+        return X_train, X_val
+
+    def _resolved_batch_size(self, n_rows):
+        if self.batch_size == "auto":
+            return min(_AUTO_BATCH_SIZE, n_rows)
+        if self.batch_size > n_rows:
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the {n_rows} training "
+                f"rows; using batch_size={n_rows}.",
+                UserWarning,
+            )
+            return n_rows
+        return self.batch_size
+
+    def _check_same_architecture(self, sizes):
+        fitted = [self.coefs_[0].shape[0]] + [W.shape[1] for W in self.coefs_]
+        if fitted != sizes:
+            raise ValueError(
+                f"The fitted network has layer widths {fitted}, but the current "
+                f"parameters give {sizes}. Set warm_start=False to train a new "
+                "network, or restore hidden_layer_sizes."
+            )
+
+    # ------------------------------------------------------------ inference
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coefs_")
+
+    @property
+    def _n_encoder_layers(self):
+        return len(self.coefs_) // 2
+
+    @property
+    def _n_features_out(self):
+        return self.coefs_[self._n_encoder_layers - 1].shape[1]
+
+    def _checked_input(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
+        return _writeable(X.astype(self.coefs_[0].dtype, copy=False))
+
+    def _run_layers(self, X, layers):
+        return forward(
+            X,
+            self.coefs_[layers],
+            self.intercepts_[layers],
+            self._layer_activations[layers],
+        )
+
+    def transform(self, X):
+        """Encode ``X``: return the code layer's output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, code_size)
+            The codes, in the dtype the model was fitted with.
+        """
+        X = self._checked_input(X)
+        return self._run_layers(X, slice(0, self._n_encoder_layers))
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, code_size)
+            Codes, as returned by ``transform``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_in_)
+            The reconstructions.
+        """
+        check_is_fitted(self)
+        dtype = self.coefs_[0].dtype
+        Z = check_array(X, dtype=_FLOAT_DTYPES, order="C", input_name="X")
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects codes "
+                f"of width {self._n_features_out}, the output width of transform."
+            )
+        Z = _writeable(Z.astype(dtype, copy=False))
+        return self._run_layers(Z, slice(self._n_encoder_layers, None))
+
+    def score_samples(self, X):
+        """Return the negative mean squared reconstruction error of each row.
+
+        Higher is more typical of the training data, as in scikit-learn's
+        outlier detectors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``-mean((X - reconstruction) ** 2, axis=1)``.
+        """
+        X = self._checked_input(X)
+        reconstruction = self._run_layers(X, slice(None))
+        return -np.mean(np.square(X - reconstruction), axis=1)
+
+    def score(self, X, y=None):
+        """Return the mean of :meth:`score_samples` over the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+            Negative mean squared reconstruction error.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _writeable(X):
+    # Compiled kernels are specialised on writeable arrays; a read-only input
+    # (a memory map, for instance) is copied rather than compiled for again.
+    return X if X.flags.writeable else X.copy()
+
+
+def _make_rng(random_state):
+    """Return a NumPy Generator for ``random_state`` without touching the global one."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return np.random.default_rng(random_state)

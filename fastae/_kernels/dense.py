@@ -1,0 +1,64 @@
+"""Fused dense-layer kernels: ``out = f(X @ W + b)`` and its backward pass.
+
+The matrix products go through BLAS (Numba's ``np.dot`` with an output array);
+the bias, the activation and its derivative are applied in one pass over the
+product. Shapes: ``X`` is ``(n, fan_in)``, ``W`` is ``(fan_in, fan_out)``,
+``b`` is ``(fan_out,)`` and ``out`` is ``(n, fan_out)``. All arrays must be
+C-contiguous and share one floating dtype.
+"""
+
+import numpy as np
+
+from .._compile import jit
+from .activations import activate, derivative
+
+
+@jit
+def bias_activate(out, b, activation):
+    """Replace ``out`` in place by ``f(out + b)``, row by row."""
+    n_rows, n_cols = out.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            out[i, j] = activate(activation, out[i, j] + b[j])
+
+
+@jit
+def dense_forward(X, W, b, activation, out):
+    """Write ``f(X @ W + b)`` into ``out``.
+
+    With ``activation`` set to identity, ``out`` holds the pre-activation,
+    which is how the output layer keeps its logits for binary cross-entropy.
+    """
+    np.dot(X, W, out)
+    bias_activate(out, b, activation)
+
+
+@jit
+def activation_backward(grad_out, out, activation, grad_b):
+    """Turn ``dL/d(out)`` into ``dL/dz`` in place and sum it into ``grad_b``.
+
+    ``z`` is the pre-activation and ``out = f(z)``. ``grad_b`` receives the
+    column sums of ``dL/dz``, which is the bias gradient.
+    """
+    n_rows, n_cols = grad_out.shape
+    grad_b[:] = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            g = grad_out[i, j] * derivative(activation, out[i, j])
+            grad_out[i, j] = g
+            grad_b[j] += g
+
+
+@jit
+def dense_backward(X, W, out, grad_out, activation, grad_W, grad_b, grad_X):
+    """Compute the gradients of a dense layer from ``grad_out = dL/d(out)``.
+
+    Writes ``dL/dW`` into ``grad_W``, ``dL/db`` into ``grad_b`` and, unless
+    ``grad_X`` is None, ``dL/dX`` into ``grad_X``. Pass None for the first
+    layer, whose input gradient nothing uses. ``grad_out`` is overwritten by
+    ``dL/dz``, the gradient with respect to the pre-activation.
+    """
+    activation_backward(grad_out, out, activation, grad_b)
+    np.dot(X.T, grad_out, grad_W)
+    if grad_X is not None:
+        np.dot(grad_out, W.T, grad_X)

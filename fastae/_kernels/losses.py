@@ -1,0 +1,73 @@
+"""Reconstruction losses with their gradients, fused in one pass.
+
+Each kernel returns the loss summed over all elements, in float64, and the
+caller divides by the element count. Squared error is ``0.5 * (out - x)**2``
+per element, so its mean is scikit-learn's ``squared_error`` loss. Binary
+cross-entropy is computed from the logits ``z`` of a sigmoid output as
+``softplus(z) - x * z``, which equals ``-x log(p) - (1 - x) log(1 - p)`` for
+``p = sigmoid(z)`` but never evaluates ``log(0)``.
+"""
+
+import math
+
+from .._compile import jit
+from .activations import sigmoid, softplus
+
+SQUARED_ERROR = 0
+BINARY_CROSSENTROPY = 1
+
+LOSS_CODES = {
+    "squared_error": SQUARED_ERROR,
+    "binary_crossentropy": BINARY_CROSSENTROPY,
+}
+
+
+@jit
+def loss_sum(loss, out, target):
+    """Return the loss summed over all elements of ``out`` against ``target``.
+
+    For binary cross-entropy ``out`` holds the logits of the sigmoid output.
+    """
+    n_rows, n_cols = out.shape
+    total = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            z = out[i, j]
+            x = target[i, j]
+            if loss == BINARY_CROSSENTROPY:
+                total += softplus(z) - x * z
+            else:
+                total += 0.5 * (z - x) * (z - x)
+    return total
+
+
+@jit
+def loss_and_gradient(loss, out, target, scale, grad_out):
+    """Return :func:`loss_sum` and write ``scale * dloss/d(out)`` into ``grad_out``.
+
+    For squared error the gradient is ``out - x``. For binary cross-entropy
+    ``out`` holds logits and the gradient is ``sigmoid(out) - x``.
+    """
+    n_rows, n_cols = out.shape
+    total = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            z = out[i, j]
+            x = target[i, j]
+            if loss == BINARY_CROSSENTROPY:
+                total += softplus(z) - x * z
+                grad_out[i, j] = scale * (sigmoid(z) - x)
+            else:
+                diff = z - x
+                total += 0.5 * diff * diff
+                grad_out[i, j] = scale * diff
+    return total
+
+
+@jit
+def is_finite(values):
+    """Return True when every element of the 1-D array ``values`` is finite."""
+    for value in values:
+        if not math.isfinite(value):
+            return False
+    return True

@@ -1,0 +1,56 @@
+"""Fused in-place optimizer updates over the flat parameter buffer.
+
+``params`` holds every weight of the network first and every bias after them,
+so the L2 penalty applies to ``params[:n_weights]`` only. ``l2`` is the
+coefficient of that penalty's gradient, ``alpha / batch_rows`` in the
+convention of scikit-learn's MLP. Optimizer state arrays have the shape of
+``params`` and are updated in place. Each update is one pass over memory.
+"""
+
+import math
+
+from .._compile import jit
+
+
+@jit
+def sgd_update(
+    params, grads, velocity, n_weights, learning_rate, momentum, nesterov, l2
+):
+    """Apply one SGD step with (optionally Nesterov) momentum.
+
+    ``v <- momentum * v - learning_rate * g``, then ``p <- p + v``, or with
+    Nesterov momentum ``p <- p + momentum * v - learning_rate * g``.
+    """
+    for i in range(params.size):
+        g = grads[i]
+        if i < n_weights:
+            g += l2 * params[i]
+        v = momentum * velocity[i] - learning_rate * g
+        velocity[i] = v
+        if nesterov:
+            params[i] += momentum * v - learning_rate * g
+        else:
+            params[i] += v
+
+
+@jit
+def adam_update(
+    params, grads, m, v, n_weights, learning_rate, beta_1, beta_2, epsilon, step, l2
+):
+    """Apply Adam step number ``step`` (counted from 1) with bias correction.
+
+    ``m`` and ``v`` are the first and second moment estimates. The step size is
+    ``learning_rate * sqrt(1 - beta_2**step) / (1 - beta_1**step)``, as in
+    Kingma and Ba (2015), Algorithm 1, with epsilon added outside the square
+    root.
+    """
+    step_size = learning_rate * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+    for i in range(params.size):
+        g = grads[i]
+        if i < n_weights:
+            g += l2 * params[i]
+        m_i = beta_1 * m[i] + (1.0 - beta_1) * g
+        v_i = beta_2 * v[i] + (1.0 - beta_2) * g * g
+        m[i] = m_i
+        v[i] = v_i
+        params[i] -= step_size * m_i / (math.sqrt(v_i) + epsilon)
