@@ -1,0 +1,139 @@
+"""The compiled training epoch against a NumPy training loop, and its gradient."""
+
+import numpy as np
+import pytest
+
+from fastae._kernels.activations import ACTIVATION_CODES
+from fastae._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
+from fastae._kernels.losses import LOSS_CODES
+from fastae._network import build_layout, initial_parameters
+
+from . import reference
+from .conftest import DTYPES, assert_close
+
+SOLVERS = {"sgd": SGD, "nesterov": NESTEROV, "adam": ADAM}
+HYPER = {
+    "learning_rate": 0.01, "momentum": 0.9, "beta_1": 0.9, "beta_2": 0.999,
+    "epsilon": 1e-8, "alpha": 0.01,
+}
+
+
+def hyper_array():
+    keys = ["learning_rate", "momentum", "beta_1", "beta_2", "epsilon", "alpha"]
+    return np.array([HYPER[key] for key in keys])
+
+
+def network(sizes, hidden, output, dtype, seed=0):
+    layout = build_layout(sizes, hidden, output)
+    params = initial_parameters(layout, np.random.default_rng(seed), dtype)
+    names = [hidden] * (len(sizes) - 2) + [output]
+    return layout, params, names
+
+
+CASES = [
+    # sizes, hidden activation, output activation, loss
+    ([6, 3, 6], "relu", "sigmoid", "binary_crossentropy"),
+    ([6, 3, 6], "tanh", "identity", "squared_error"),
+    ([5, 4, 2, 4, 5], "elu", "sigmoid", "squared_error"),
+    ([5, 4, 2, 4, 5], "softplus", "sigmoid", "binary_crossentropy"),
+    ([7, 1, 7], "leaky_relu", "identity", "squared_error"),
+    ([4, 3, 4], "sigmoid", "identity", "squared_error"),
+    ([4, 3, 4], "identity", "identity", "squared_error"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[1]}-{case[3]}-{len(case[0])}")
+def test_train_epoch_matches_numpy_loop(case, solver, dtype, rng):
+    sizes, hidden, output, loss = case
+    layout, params, names = network(sizes, hidden, output, dtype)
+    X = rng.random((23, sizes[0])).astype(dtype)
+    order = rng.permutation(23).astype(np.int64)
+    batch_size = 5  # 23 rows: four full batches and one of 3
+
+    expected_params = params.astype(np.float64)
+    expected_state = {"a": np.zeros(params.size), "b": np.zeros(params.size), "step": 0}
+    state_a = np.zeros_like(params)
+    state_b = np.zeros_like(params)
+    step = np.zeros(1, dtype=np.int64)
+    work = np.empty(work_size(layout, batch_size), dtype=dtype)
+    for _ in range(2):
+        expected_params, expected_state, expected_total = reference.train_epoch(
+            expected_params, X, order, batch_size, sizes, names, loss, solver, HYPER, expected_state
+        )
+        total = train_epoch(
+            X, order, batch_size, params, np.zeros_like(params), state_a, state_b, layout,
+            LOSS_CODES[loss], SOLVERS[solver], hyper_array(), step, work,
+        )
+    assert params.dtype == dtype
+    assert step[0] == (10 if solver == "adam" else 0)
+    np.testing.assert_allclose(total, expected_total, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    assert_close(params, expected_params, dtype, scale=10.0)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_CODES))
+def test_network_gradient_matches_finite_difference(loss, rng):
+    sizes = [5, 4, 2, 4, 5]
+    layout, params, names = network(sizes, "tanh", "sigmoid", np.float64)
+    X = rng.random((7, 5))
+    n_rows = X.shape[0]
+    order = np.arange(n_rows, dtype=np.int64)
+
+    # One SGD step over all rows with learning rate 1 and no momentum or
+    # penalty leaves the gradient in the gradient buffer.
+    grads = np.zeros_like(params)
+    hyper = np.array([1.0, 0.0, 0.9, 0.999, 1e-8, 0.0])
+    work = np.empty(work_size(layout, n_rows), dtype=np.float64)
+    start = params.copy()
+    train_epoch(
+        X, order, n_rows, params, grads, np.zeros_like(params), np.zeros(0), layout,
+        LOSS_CODES[loss], SGD, hyper, np.zeros(1, dtype=np.int64), work,
+    )
+    np.testing.assert_allclose(start - params, grads, rtol=1e-9, atol=1e-15)
+
+    def objective(p):
+        return evaluate_loss(X, p, layout, LOSS_CODES[loss], n_rows, work) / n_rows
+
+    h = 1e-6
+    numeric = np.empty_like(start)
+    for i in range(start.size):
+        shifted = start.copy()
+        shifted[i] += h
+        upper = objective(shifted)
+        shifted[i] -= 2 * h
+        lower = objective(shifted)
+        numeric[i] = (upper - lower) / (2 * h)
+    np.testing.assert_allclose(grads, numeric, rtol=1e-6, atol=1e-9)
+
+    _, expected = reference.network_gradient(start, X, sizes, names, loss)
+    np.testing.assert_allclose(grads, expected, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_evaluate_loss_matches_reference(dtype, rng):
+    sizes = [6, 4, 6]
+    layout, params, names = network(sizes, "relu", "sigmoid", dtype)
+    X = rng.random((11, 6)).astype(dtype)
+    work = np.empty(work_size(layout, 4), dtype=dtype)
+    total = evaluate_loss(X, params, layout, LOSS_CODES["binary_crossentropy"], 4, work)
+    expected, _ = reference.network_gradient(params.astype(np.float64), X, sizes, names, "binary_crossentropy")
+    np.testing.assert_allclose(total, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_train_epoch_stops_on_non_finite_loss():
+    sizes = [3, 2, 3]
+    layout, params, _ = network(sizes, "identity", "identity", np.float64)
+    X = np.full((8, 3), 1e300)
+    work = np.empty(work_size(layout, 2), dtype=np.float64)
+    total = train_epoch(
+        X, np.arange(8, dtype=np.int64), 2, params, np.zeros_like(params),
+        np.zeros_like(params), np.zeros_like(params), layout, LOSS_CODES["squared_error"],
+        ADAM, hyper_array(), np.zeros(1, dtype=np.int64), work,
+    )
+    assert not np.isfinite(total)
+
+
+def test_activation_codes_cover_layout():
+    layout = build_layout([4, 3, 2, 3, 4], "elu", "sigmoid")
+    assert list(layout[:, 4]) == [ACTIVATION_CODES["elu"]] * 3 + [ACTIVATION_CODES["sigmoid"]]
