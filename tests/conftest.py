@@ -1,7 +1,11 @@
 """Shared fixtures and tolerances for the test suite."""
 
-from pathlib import Path
 import os
+from pathlib import Path
+
+# scikit-learn's check_array_api_input runs only when SciPy's array API support
+# is switched on, which must happen before SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest

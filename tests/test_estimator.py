@@ -1,0 +1,392 @@
+"""AutoencoderTransformer: parameters, errors, dtypes, determinism and persistence."""
+
+import io
+import pickle
+import signal
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from fastae import AutoencoderTransformer, TrainingDivergedError
+from fastae._engine import Trainer
+
+
+def small_model(**params):
+    settings = {"hidden_layer_sizes": (6, 3), "max_iter": 5, "random_state": 0, "tol": 0.0}
+    settings.update(params)
+    return AutoencoderTransformer(**settings)
+
+
+@pytest.fixture
+def X(rng):
+    return rng.random((40, 8))
+
+
+def fit_quietly(model, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X)
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def test_fit_transform_shapes(X):
+    model = fit_quietly(small_model(), X)
+    codes = model.transform(X)
+    assert codes.shape == (40, 3)
+    assert model.inverse_transform(codes).shape == (40, 8)
+    assert model.score_samples(X).shape == (40,)
+    assert [W.shape for W in model.coefs_] == [(8, 6), (6, 3), (3, 6), (6, 8)]
+    assert [b.shape for b in model.intercepts_] == [(6,), (3,), (6,), (8,)]
+    assert model.n_features_in_ == 8
+    assert model.n_iter_ == 5
+    assert len(model.loss_curve_) == 5
+    assert model.loss_ == model.loss_curve_[-1]
+    assert model.validation_scores_ is None
+
+
+def test_score_is_negative_reconstruction_error(X):
+    model = fit_quietly(small_model(), X)
+    reconstruction = model.inverse_transform(model.transform(X))
+    expected = -np.mean((X - reconstruction) ** 2, axis=1)
+    np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-12)
+    assert model.score(X) == pytest.approx(expected.mean())
+
+
+def test_feature_names_out(X):
+    model = fit_quietly(small_model(), X)
+    names = model.get_feature_names_out()
+    assert list(names) == [f"autoencodertransformer{i}" for i in range(3)]
+
+
+# ------------------------------------------------------------------ dtypes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_everywhere(dtype, X):
+    model = fit_quietly(small_model(), X.astype(dtype))
+    assert all(W.dtype == dtype for W in model.coefs_)
+    assert all(b.dtype == dtype for b in model.intercepts_)
+    codes = model.transform(X.astype(dtype))
+    assert codes.dtype == dtype
+    assert model.inverse_transform(codes).dtype == dtype
+    assert model.score_samples(X.astype(dtype)).dtype == dtype
+    assert model._optimizer_state.state_a.dtype == dtype
+
+
+def test_float32_and_float64_fits_agree(rng):
+    X = rng.standard_normal((256, 16))
+    params = {"hidden_layer_sizes": (32, 4), "activation": "tanh", "max_iter": 20}
+    model64 = fit_quietly(small_model(**params), X)
+    model32 = fit_quietly(small_model(**params), X.astype(np.float32))
+    error64 = -model64.score(X)
+    error32 = -model32.score(X.astype(np.float32))
+    assert error32 == pytest.approx(error64, rel=1e-3)
+
+
+def test_uint8_input_equals_float64_fit(rng):
+    pixels = rng.integers(0, 256, size=(60, 16), dtype=np.uint8)
+    model_int = fit_quietly(small_model(), pixels)
+    model_float = fit_quietly(small_model(), pixels.astype(np.float64))
+    assert model_int.coefs_[0].dtype == np.float64
+    for a, b in zip(model_int.coefs_, model_float.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ determinism
+
+
+def test_same_seed_gives_identical_weights(X):
+    first = fit_quietly(small_model(), X)
+    second = fit_quietly(small_model(), X)
+    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_different_seed_gives_different_weights(X):
+    first = fit_quietly(small_model(random_state=0), X)
+    second = fit_quietly(small_model(random_state=1), X)
+    assert not np.array_equal(first.coefs_[0], second.coefs_[0])
+
+
+@pytest.mark.parametrize("random_state", [None, 3, np.random.RandomState(3)])
+def test_global_random_state_untouched(random_state, X):
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    position = np.random.get_state()[2]
+    fit_quietly(small_model(random_state=random_state, early_stopping=True), X)
+    after = np.random.get_state()
+    np.testing.assert_array_equal(after[1], before)
+    assert after[2] == position
+
+
+def test_partial_fit_epochs_equal_fit(X):
+    fitted = fit_quietly(small_model(max_iter=3), X)
+    incremental = small_model()
+    for _ in range(3):
+        incremental.partial_fit(X)
+    assert incremental.n_iter_ == 3
+    for a, b in zip(fitted.coefs_, incremental.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_continues_training(X):
+    model = fit_quietly(small_model(max_iter=3, warm_start=True), X)
+    first_weights = model.coefs_[0].copy()
+    fit_quietly(model, X)
+    assert model.n_iter_ == 6
+    assert len(model.loss_curve_) == 6
+    assert not np.array_equal(model.coefs_[0], first_weights)
+
+
+def test_warm_start_with_new_architecture_raises(X):
+    model = fit_quietly(small_model(warm_start=True), X)
+    model.set_params(hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match=r"layer widths \[8, 6, 3, 6, 8\].*warm_start=False"):
+        model.fit(X)
+
+
+# ------------------------------------------------------------- persistence
+
+
+def test_pickle_round_trip_identical_output(X):
+    model = fit_quietly(small_model(), X)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.transform(X), model.transform(X))
+    np.testing.assert_array_equal(restored.score_samples(X), model.score_samples(X))
+
+
+def test_joblib_round_trip_identical_output(X, tmp_path):
+    model = fit_quietly(small_model(), X.astype(np.float32))
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    restored = joblib.load(path)
+    codes = model.transform(X.astype(np.float32))
+    np.testing.assert_array_equal(restored.transform(X.astype(np.float32)), codes)
+    np.testing.assert_array_equal(restored.inverse_transform(codes), model.inverse_transform(codes))
+
+
+def test_pickled_model_continues_with_partial_fit(X):
+    model = small_model()
+    model.partial_fit(X)
+    restored = pickle.loads(pickle.dumps(model))
+    model.partial_fit(X)
+    restored.partial_fit(X)
+    np.testing.assert_array_equal(restored.coefs_[0], model.coefs_[0])
+
+
+# --------------------------------------------------------- training control
+
+
+def test_verbose_prints_one_line_per_epoch(X, capsys):
+    fit_quietly(small_model(verbose=1, max_iter=4, early_stopping=True), X)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("Epoch 1: loss ")
+    assert "validation loss" in lines[0]
+    assert lines[0].endswith(" s")
+
+
+def test_max_iter_without_convergence_warns(X):
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        small_model().fit(X)
+
+
+def test_convergence_stops_before_max_iter(X):
+    model = small_model(max_iter=500, tol=1.0, n_iter_no_change=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X)
+    # As in scikit-learn, training stops once n_iter_no_change epochs in a row
+    # have been counted without improvement and one more fails too: the first
+    # epoch sets the baseline, then 2 + 1 epochs fail to improve by tol.
+    assert model.n_iter_ == 4
+
+
+def test_early_stopping_restores_best_weights(X):
+    model = fit_quietly(small_model(early_stopping=True, max_iter=30, n_iter_no_change=3, learning_rate_init=0.05), X)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert np.all(np.isfinite(model.validation_scores_))
+    assert model.best_loss_ == min(model.validation_scores_)
+    assert np.argmin(model.validation_scores_) < model.n_iter_ - 1
+    # Recompute the validation loss of the restored weights on the same split:
+    # the split is the first draw from the generator seeded by random_state.
+    n_val = int(0.1 * X.shape[0])
+    rng = np.random.default_rng(0)
+    validation = X[np.sort(rng.permutation(X.shape[0])[:n_val])]
+    reconstruction = model.inverse_transform(model.transform(validation))
+    assert 0.5 * np.mean((validation - reconstruction) ** 2) == pytest.approx(model.best_loss_, rel=1e-10)
+
+
+def test_keyboard_interrupt_keeps_weights(X, monkeypatch):
+    calls = []
+    original = Trainer.run_epoch
+
+    def run_then_interrupt(self, X, order):
+        loss = original(self, X, order)
+        calls.append(loss)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Trainer, "run_epoch", run_then_interrupt)
+    model = small_model(max_iter=10)
+    with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
+        model.fit(X)
+    assert model.n_iter_ == 2
+    assert all(np.all(np.isfinite(W)) for W in model.coefs_)
+
+
+def test_batch_larger_than_data_is_clipped(X):
+    with pytest.warns(UserWarning, match="batch_size=500 is larger than the 40 training rows"):
+        fit_quietly(small_model(batch_size=500), X)
+
+
+def test_single_row_fits(rng):
+    model = fit_quietly(small_model(), rng.random((1, 5)))
+    assert model.transform(rng.random((2, 5))).shape == (2, 3)
+
+
+def test_early_stopping_with_twelve_rows(rng):
+    model = fit_quietly(small_model(early_stopping=True, validation_fraction=0.1), rng.random((12, 21)))
+    assert np.all(np.isfinite(model.validation_scores_))
+
+
+# ------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "bad_value, message",
+    [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity")],
+)
+def test_non_finite_input_raises(bad_value, message, rng):
+    X = rng.random((50, 4))
+    X[10, 2] = bad_value
+    with pytest.raises(ValueError, match=message):
+        small_model().fit(X)
+    model = fit_quietly(small_model(), rng.random((50, 4)))
+    with pytest.raises(ValueError, match=message):
+        model.transform(X)
+    codes = model.transform(rng.random((5, 4)))
+    codes[0, 0] = bad_value
+    with pytest.raises(ValueError, match=message):
+        model.inverse_transform(codes)
+
+
+def test_empty_input_raises():
+    with pytest.raises(ValueError, match="0 sample"):
+        small_model().fit(np.empty((0, 4)))
+
+
+def test_one_dimensional_input_raises():
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        small_model().fit(np.arange(10.0))
+
+
+def test_non_numeric_columns_raise():
+    frame = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": ["x", "y", "z"]})
+    with pytest.raises(ValueError, match="could not convert string to float: 'x'"):
+        small_model().fit(frame)
+
+
+def test_feature_count_mismatch_raises(X):
+    model = fit_quietly(small_model(), X)
+    with pytest.raises(ValueError, match="X has 5 features, but AutoencoderTransformer is expecting 8"):
+        model.transform(X[:, :5])
+    with pytest.raises(ValueError, match="X has 5 features, but inverse_transform expects codes of width 3"):
+        model.inverse_transform(X[:, :5])
+
+
+def test_crossentropy_outside_unit_interval_raises(rng):
+    X = rng.standard_normal((100, 6))
+    with pytest.raises(ValueError, match=r"requires every value of X in \[0, 1\].*MinMaxScaler"):
+        small_model(loss="binary_crossentropy").fit(X)
+
+
+def test_crossentropy_with_identity_output_raises(X):
+    with pytest.raises(ValueError, match="needs output_activation='sigmoid'"):
+        small_model(loss="binary_crossentropy", output_activation="identity").fit(X)
+
+
+def test_crossentropy_on_binary_data_stays_finite(rng):
+    X = (rng.random((200, 12)) > 0.5).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = fit_quietly(small_model(loss="binary_crossentropy", learning_rate_init=0.5, max_iter=20), X)
+    assert all(np.isfinite(loss) and loss >= 0 for loss in model.loss_curve_)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": 0}, "'batch_size' parameter .* Got 0 instead"),
+        ({"learning_rate_init": -1.0}, "'learning_rate_init' parameter .* Got -1.0 instead"),
+        ({"activation": "swish"}, "'activation' parameter .* Got 'swish' instead"),
+        ({"loss": "mae"}, "'loss' parameter .* Got 'mae' instead"),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter .* Got 1.0 instead"),
+        ({"hidden_layer_sizes": ()}, "hidden_layer_sizes must contain at least one"),
+        ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes must contain positive integers"),
+    ],
+)
+def test_invalid_parameters_raise(params, message, X):
+    with pytest.raises(ValueError, match=message):
+        small_model(**params).fit(X)
+
+
+def test_unfitted_model_raises(X):
+    model = small_model()
+    for method in (model.transform, model.inverse_transform, model.score_samples):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            method(X)
+
+
+def test_empty_validation_set_raises(rng):
+    model = small_model(early_stopping=True, validation_fraction=0.1)
+    with pytest.raises(ValueError, match="empty validation set for 2 samples.*validation_fraction"):
+        model.fit(rng.random((2, 21)))
+
+
+def test_divergence_raises_and_leaves_no_model(rng):
+    X = rng.standard_normal((200, 8)) * 1e6
+    model = small_model(hidden_layer_sizes=(4,), activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=50)
+    with pytest.raises(TrainingDivergedError, match="diverged.*Scale the input data.*learning_rate_init"):
+        model.fit(X)
+    assert not hasattr(model, "coefs_")
+    assert not hasattr(model, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        model.transform(X)
+
+
+def test_divergence_keeps_previous_fit(rng):
+    X = rng.random((50, 8))
+    model = fit_quietly(small_model(solver="sgd", warm_start=True), X)
+    weights = [W.copy() for W in model.coefs_]
+    model.set_params(learning_rate_init=1e6)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X * 1e6)
+    for before, after in zip(weights, model.coefs_):
+        np.testing.assert_array_equal(before, after)
+    assert model.n_iter_ == 5
+
+
+# ------------------------------------------------------------ pandas
+
+
+def test_dataframe_keeps_feature_names(rng):
+    frame = pd.DataFrame(rng.random((10, 2)), columns=["a", "b"])
+    model = small_model(hidden_layer_sizes=(2,), early_stopping=True, validation_fraction=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(frame)
+        model.transform(frame)
+    assert list(model.feature_names_in_) == ["a", "b"]
+    model.set_output(transform="pandas")
+    codes = model.transform(frame)
+    assert isinstance(codes, pd.DataFrame)
+    assert list(codes.columns) == list(model.get_feature_names_out())
