@@ -9,6 +9,7 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._kernels.dense import dense_forward
 from ._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
