@@ -1,0 +1,75 @@
+"""The on-disk kernel cache: used where writable, skipped where not, never fatal."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastae
+
+SCRIPT = """
+import numpy as np
+from fastae._kernels.dense import dense_forward
+from fastae import AutoencoderTransformer
+X = np.random.default_rng(0).random((20, 3))
+model = AutoencoderTransformer((2,), max_iter=2, random_state=0).fit(X)
+import fastae
+print("package", fastae.__file__)
+print("cache", type(dense_forward._cache).__name__)
+print("codes", model.transform(X).shape)
+"""
+
+
+@pytest.fixture
+def installed_copy(tmp_path):
+    """Copy fastae to a folder whose ``__pycache__`` folders cannot be created."""
+    site = tmp_path / "site"
+    shutil.copytree(Path(fastae.__file__).parent, site / "fastae", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in [site / "fastae", site / "fastae" / "_kernels"]:
+        # A regular file where the cache folder would go makes it unusable,
+        # even for root, who ignores permission bits.
+        (package / "__pycache__").write_text("")
+    return site
+
+
+def run_script(site, **env_overrides):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_CACHE")}
+    env["PYTHONPATH"] = str(site)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(env_overrides)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"package {site / 'fastae' / '__init__.py'}" in result.stdout
+    return result.stdout
+
+
+def test_no_writable_cache_folder_falls_back(installed_copy, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    output = run_script(installed_copy, XDG_CACHE_HOME=str(blocker))
+    assert "cache NullCache" in output
+    assert "codes (20, 2)" in output
+
+
+def test_user_cache_folder_used_when_install_read_only(installed_copy, tmp_path):
+    cache_home = tmp_path / "cache"
+    output = run_script(installed_copy, XDG_CACHE_HOME=str(cache_home))
+    assert "cache FunctionCache" in output
+    assert "codes (20, 2)" in output
+    assert list((cache_home / "numba").rglob("*.nbi"))
+
+
+def test_cache_can_be_disabled(installed_copy, tmp_path):
+    output = run_script(installed_copy, FASTAE_DISABLE_CACHE="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    assert "cache NullCache" in output
+    assert not (tmp_path / "cache").exists()
