@@ -109,7 +109,7 @@ class Trainer:
 def forward(X, coefs, intercepts, activations):
     """Return the output of the dense layers ``coefs``/``intercepts`` on ``X``.
 
-    ``activations`` holds one activation code per layer. The result has the
+    ``activations`` contains one activation code per layer. The result has the
     dtype of ``X``, which must match the dtype of the weights.
     """
     out = X

@@ -26,7 +26,7 @@ def bias_activate(out, b, activation):
 def dense_forward(X, W, b, activation, out):
     """Write ``f(X @ W + b)`` into ``out``.
 
-    With ``activation`` set to identity, ``out`` holds the pre-activation,
+    With ``activation`` set to identity, ``out`` contains the pre-activation,
     which is how the output layer keeps its logits for binary cross-entropy.
     """
     np.dot(X, W, out)

@@ -6,7 +6,7 @@ the flat parameter buffer, where a layer's weights are a C-ordered
 ``(fan_in, fan_out)`` block. The same offsets index the gradient buffer.
 
 ``work`` is one scratch buffer, allocated once per fit by
-:func:`work_size`, that holds every layer's output for one minibatch followed
+:func:`work_size`, that contains every layer's output for one minibatch followed
 by two gradient buffers that alternate between layers.
 """
 

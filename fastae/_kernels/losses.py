@@ -26,7 +26,7 @@ LOSS_CODES = {
 def loss_sum(loss, out, target):
     """Return the loss summed over all elements of ``out`` against ``target``.
 
-    For binary cross-entropy ``out`` holds the logits of the sigmoid output.
+    For binary cross-entropy ``out`` contains the logits of the sigmoid output.
     """
     n_rows, n_cols = out.shape
     total = 0.0
@@ -46,7 +46,7 @@ def loss_and_gradient(loss, out, target, scale, grad_out):
     """Return :func:`loss_sum` and write ``scale * dloss/d(out)`` into ``grad_out``.
 
     For squared error the gradient is ``out - x``. For binary cross-entropy
-    ``out`` holds logits and the gradient is ``sigmoid(out) - x``.
+    ``out`` contains logits and the gradient is ``sigmoid(out) - x``.
     """
     n_rows, n_cols = out.shape
     total = 0.0

@@ -1,6 +1,6 @@
 """Fused in-place optimizer updates over the flat parameter buffer.
 
-``params`` holds every weight of the network first and every bias after them,
+``params`` contains every weight of the network first and every bias after them,
 so the L2 penalty applies to ``params[:n_weights]`` only. ``l2`` is the
 coefficient of that penalty's gradient, ``alpha / batch_rows`` in the
 convention of scikit-learn's MLP. Optimizer state arrays have the shape of
