@@ -9,12 +9,10 @@ import time
 import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ._kernels.dense import dense_forward
 from ._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
 from ._kernels.losses import is_finite
-from ._network import n_parameters
 
 
 class TrainingDivergedError(ValueError):

@@ -3,6 +3,7 @@
 import math
 import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import (
@@ -138,7 +139,7 @@ class AutoencoderTransformer(
     (1797, 8)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": [
             "array-like",
             Interval(numbers.Integral, 1, None, closed="left"),

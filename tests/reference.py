@@ -4,6 +4,8 @@ Each function computes in float64 whatever the input dtype, so comparing a
 kernel's float32 result against it measures the kernel's rounding error.
 """
 
+from itertools import pairwise
+
 import numpy as np
 
 LEAKY_RELU_SLOPE = 0.01
@@ -134,7 +136,9 @@ def network_gradient(params, X, sizes, names, loss):
         name = names[layer]
         if layer == n_layers - 1 and loss == "binary_crossentropy":
             name = "identity"
-        grad_W, grad_b, grad = dense_backward(inputs[layer], coefs[layer], pre[layer], grad, name)
+        grad_W, grad_b, grad = dense_backward(
+            inputs[layer], coefs[layer], pre[layer], grad, name
+        )
         grad_coefs[layer] = grad_W
         grad_intercepts[layer] = grad_b
     return total, flatten(grad_coefs, grad_intercepts)
@@ -142,14 +146,16 @@ def network_gradient(params, X, sizes, names, loss):
 
 def flatten(coefs, intercepts):
     """Concatenate weight matrices, then bias vectors, into one vector."""
-    return np.concatenate([np.ravel(W) for W in coefs] + [np.ravel(b) for b in intercepts])
+    return np.concatenate(
+        [np.ravel(W) for W in coefs] + [np.ravel(b) for b in intercepts]
+    )
 
 
 def unflatten(params, sizes):
     """Split a flat parameter vector into weight matrices and bias vectors."""
     coefs = []
     start = 0
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in pairwise(sizes):
         coefs.append(params[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
         start += fan_in * fan_out
     intercepts = []
@@ -167,8 +173,12 @@ def train_epoch(params, X, order, batch_size, sizes, names, loss, solver, hyper,
     dict with "a", "b" (optimizer buffers) and "step".
     """
     params = params.astype(np.float64)
-    n_weights = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
-    state = {"a": state["a"].astype(np.float64), "b": state["b"].astype(np.float64), "step": state["step"]}
+    n_weights = sum(i * o for i, o in pairwise(sizes))
+    state = {
+        "a": state["a"].astype(np.float64),
+        "b": state["b"].astype(np.float64),
+        "step": state["step"],
+    }
     total = 0.0
     for start in range(0, order.size, batch_size):
         batch = X[order[start : start + batch_size]]
@@ -178,12 +188,27 @@ def train_epoch(params, X, order, batch_size, sizes, names, loss, solver, hyper,
         if solver == "adam":
             state["step"] += 1
             params, state["a"], state["b"] = adam_update(
-                params, grads, state["a"], state["b"], n_weights, hyper["learning_rate"],
-                hyper["beta_1"], hyper["beta_2"], hyper["epsilon"], state["step"], l2,
+                params,
+                grads,
+                state["a"],
+                state["b"],
+                n_weights,
+                hyper["learning_rate"],
+                hyper["beta_1"],
+                hyper["beta_2"],
+                hyper["epsilon"],
+                state["step"],
+                l2,
             )
         else:
             params, state["a"] = sgd_update(
-                params, grads, state["a"], n_weights, hyper["learning_rate"],
-                hyper["momentum"], solver == "nesterov", l2,
+                params,
+                grads,
+                state["a"],
+                n_weights,
+                hyper["learning_rate"],
+                hyper["momentum"],
+                solver == "nesterov",
+                l2,
             )
     return params, state, total

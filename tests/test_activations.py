@@ -59,7 +59,9 @@ def test_derivative_matches_finite_difference(name, rng):
     # Points stay clear of the kink at 0 of relu, leaky_relu and elu.
     z = rng.uniform(0.05, 4.0, 200) * rng.choice([-1.0, 1.0], 200)
     h = 1e-6
-    numeric = (reference.activation(name, z + h) - reference.activation(name, z - h)) / (2 * h)
+    numeric = (
+        reference.activation(name, z + h) - reference.activation(name, z - h)
+    ) / (2 * h)
     code = ACTIVATION_CODES[name]
     analytic = np.array([derivative(code, activate(code, value)) for value in z])
     np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-9)
@@ -70,4 +72,6 @@ def test_derivative_from_output_matches_reference(name, rng):
     z = rng.uniform(-20.0, 20.0, 500)
     code = ACTIVATION_CODES[name]
     from_output = np.array([derivative(code, activate(code, value)) for value in z])
-    np.testing.assert_allclose(from_output, reference.activation_derivative(name, z), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        from_output, reference.activation_derivative(name, z), rtol=1e-9, atol=1e-12
+    )

@@ -17,8 +17,12 @@ from fastae import AutoencoderTransformer
 @parametrize_with_checks(
     [
         AutoencoderTransformer(),
-        AutoencoderTransformer(hidden_layer_sizes=(16, 4), activation="tanh", solver="sgd", max_iter=50),
-        AutoencoderTransformer(hidden_layer_sizes=(8,), early_stopping=True, max_iter=30),
+        AutoencoderTransformer(
+            hidden_layer_sizes=(16, 4), activation="tanh", solver="sgd", max_iter=50
+        ),
+        AutoencoderTransformer(
+            hidden_layer_sizes=(8,), early_stopping=True, max_iter=30
+        ),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -29,10 +33,18 @@ def test_sklearn_compatible(estimator, check):
 
 def test_pipeline_with_classifier():
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
     pipeline = make_pipeline(
         MinMaxScaler(),
-        AutoencoderTransformer((64, 16), loss="binary_crossentropy", batch_size=64, max_iter=60, random_state=0),
+        AutoencoderTransformer(
+            (64, 16),
+            loss="binary_crossentropy",
+            batch_size=64,
+            max_iter=60,
+            random_state=0,
+        ),
         LogisticRegression(max_iter=2000),
     )
     with warnings.catch_warnings():

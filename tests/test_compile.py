@@ -27,7 +27,11 @@ print("codes", model.transform(X).shape)
 def installed_copy(tmp_path):
     """Copy fastae to a folder whose ``__pycache__`` folders cannot be created."""
     site = tmp_path / "site"
-    shutil.copytree(Path(fastae.__file__).parent, site / "fastae", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(fastae.__file__).parent,
+        site / "fastae",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     for package in [site / "fastae", site / "fastae" / "_kernels"]:
         # A regular file where the cache folder would go makes it unusable,
         # even for root, who ignores permission bits.
@@ -36,12 +40,17 @@ def installed_copy(tmp_path):
 
 
 def run_script(site, **env_overrides):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("NUMBA_CACHE")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("NUMBA_CACHE")
+    }
     env["PYTHONPATH"] = str(site)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(env_overrides)
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT],
+        check=False,
         env=env,
         cwd=site,
         capture_output=True,
@@ -70,6 +79,8 @@ def test_user_cache_folder_used_when_install_read_only(installed_copy, tmp_path)
 
 
 def test_cache_can_be_disabled(installed_copy, tmp_path):
-    output = run_script(installed_copy, FASTAE_DISABLE_CACHE="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    output = run_script(
+        installed_copy, FASTAE_DISABLE_CACHE="1", XDG_CACHE_HOME=str(tmp_path / "cache")
+    )
     assert "cache NullCache" in output
     assert not (tmp_path / "cache").exists()

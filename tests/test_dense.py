@@ -36,19 +36,25 @@ def test_dense_forward_matches_reference(name, shape, dtype, rng):
 @pytest.mark.parametrize("name", NAMES)
 def test_dense_backward_matches_reference(name, shape, dtype, rng):
     X, W, b = random_layer(rng, *shape, dtype)
-    n_rows, fan_in, fan_out = shape
+    n_rows, _, fan_out = shape
     code = ACTIVATION_CODES[name]
     out = np.empty((n_rows, fan_out), dtype=dtype)
     dense_forward(X, W, b, code, out)
     grad_out = rng.standard_normal((n_rows, fan_out)).astype(dtype)
     _, z = reference.dense_forward(X, W, b, name)
-    expected_W, expected_b, expected_X = reference.dense_backward(X, W, z, grad_out, name)
+    expected_W, expected_b, expected_X = reference.dense_backward(
+        X, W, z, grad_out, name
+    )
 
     grad_W = np.empty_like(W)
     grad_b = np.empty_like(b)
     grad_X = np.empty_like(X)
     dense_backward(X, W, out, grad_out.copy(), code, grad_W, grad_b, grad_X)
-    for actual, expected in [(grad_W, expected_W), (grad_b, expected_b), (grad_X, expected_X)]:
+    for actual, expected in [
+        (grad_W, expected_W),
+        (grad_b, expected_b),
+        (grad_X, expected_X),
+    ]:
         assert actual.dtype == dtype
         # Gradients are sums of n_rows (or fan_out) rounded products.
         scale = max(np.abs(grad_out).max() * max(n_rows, fan_out) * 4, 1.0)

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from fastae._kernels.activations import ACTIVATION_CODES
-from fastae._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
+from fastae._kernels.epoch import (
+    ADAM,
+    NESTEROV,
+    SGD,
+    evaluate_loss,
+    train_epoch,
+    work_size,
+)
 from fastae._kernels.losses import LOSS_CODES
 from fastae._network import build_layout, initial_parameters
 
@@ -13,8 +20,12 @@ from .conftest import DTYPES, assert_close
 
 SOLVERS = {"sgd": SGD, "nesterov": NESTEROV, "adam": ADAM}
 HYPER = {
-    "learning_rate": 0.01, "momentum": 0.9, "beta_1": 0.9, "beta_2": 0.999,
-    "epsilon": 1e-8, "alpha": 0.01,
+    "learning_rate": 0.01,
+    "momentum": 0.9,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-8,
+    "alpha": 0.01,
 }
 
 
@@ -44,7 +55,9 @@ CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("solver", sorted(SOLVERS))
-@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[1]}-{case[3]}-{len(case[0])}")
+@pytest.mark.parametrize(
+    "case", CASES, ids=lambda case: f"{case[1]}-{case[3]}-{len(case[0])}"
+)
 def test_train_epoch_matches_numpy_loop(case, solver, dtype, rng):
     sizes, hidden, output, loss = case
     layout, params, names = network(sizes, hidden, output, dtype)
@@ -60,15 +73,37 @@ def test_train_epoch_matches_numpy_loop(case, solver, dtype, rng):
     work = np.empty(work_size(layout, batch_size), dtype=dtype)
     for _ in range(2):
         expected_params, expected_state, expected_total = reference.train_epoch(
-            expected_params, X, order, batch_size, sizes, names, loss, solver, HYPER, expected_state
+            expected_params,
+            X,
+            order,
+            batch_size,
+            sizes,
+            names,
+            loss,
+            solver,
+            HYPER,
+            expected_state,
         )
         total = train_epoch(
-            X, order, batch_size, params, np.zeros_like(params), state_a, state_b, layout,
-            LOSS_CODES[loss], SOLVERS[solver], hyper_array(), step, work,
+            X,
+            order,
+            batch_size,
+            params,
+            np.zeros_like(params),
+            state_a,
+            state_b,
+            layout,
+            LOSS_CODES[loss],
+            SOLVERS[solver],
+            hyper_array(),
+            step,
+            work,
         )
     assert params.dtype == dtype
     assert step[0] == (10 if solver == "adam" else 0)
-    np.testing.assert_allclose(total, expected_total, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    np.testing.assert_allclose(
+        total, expected_total, rtol=1e-4 if dtype == np.float32 else 1e-10
+    )
     assert_close(params, expected_params, dtype, scale=10.0)
 
 
@@ -87,8 +122,19 @@ def test_network_gradient_matches_finite_difference(loss, rng):
     work = np.empty(work_size(layout, n_rows), dtype=np.float64)
     start = params.copy()
     train_epoch(
-        X, order, n_rows, params, grads, np.zeros_like(params), np.zeros(0), layout,
-        LOSS_CODES[loss], SGD, hyper, np.zeros(1, dtype=np.int64), work,
+        X,
+        order,
+        n_rows,
+        params,
+        grads,
+        np.zeros_like(params),
+        np.zeros(0),
+        layout,
+        LOSS_CODES[loss],
+        SGD,
+        hyper,
+        np.zeros(1, dtype=np.int64),
+        work,
     )
     np.testing.assert_allclose(start - params, grads, rtol=1e-9, atol=1e-15)
 
@@ -117,8 +163,12 @@ def test_evaluate_loss_matches_reference(dtype, rng):
     X = rng.random((11, 6)).astype(dtype)
     work = np.empty(work_size(layout, 4), dtype=dtype)
     total = evaluate_loss(X, params, layout, LOSS_CODES["binary_crossentropy"], 4, work)
-    expected, _ = reference.network_gradient(params.astype(np.float64), X, sizes, names, "binary_crossentropy")
-    np.testing.assert_allclose(total, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    expected, _ = reference.network_gradient(
+        params.astype(np.float64), X, sizes, names, "binary_crossentropy"
+    )
+    np.testing.assert_allclose(
+        total, expected, rtol=1e-5 if dtype == np.float32 else 1e-12
+    )
 
 
 def test_train_epoch_stops_on_non_finite_loss():
@@ -127,13 +177,25 @@ def test_train_epoch_stops_on_non_finite_loss():
     X = np.full((8, 3), 1e300)
     work = np.empty(work_size(layout, 2), dtype=np.float64)
     total = train_epoch(
-        X, np.arange(8, dtype=np.int64), 2, params, np.zeros_like(params),
-        np.zeros_like(params), np.zeros_like(params), layout, LOSS_CODES["squared_error"],
-        ADAM, hyper_array(), np.zeros(1, dtype=np.int64), work,
+        X,
+        np.arange(8, dtype=np.int64),
+        2,
+        params,
+        np.zeros_like(params),
+        np.zeros_like(params),
+        np.zeros_like(params),
+        layout,
+        LOSS_CODES["squared_error"],
+        ADAM,
+        hyper_array(),
+        np.zeros(1, dtype=np.int64),
+        work,
     )
     assert not np.isfinite(total)
 
 
 def test_activation_codes_cover_layout():
     layout = build_layout([4, 3, 2, 3, 4], "elu", "sigmoid")
-    assert list(layout[:, 4]) == [ACTIVATION_CODES["elu"]] * 3 + [ACTIVATION_CODES["sigmoid"]]
+    assert list(layout[:, 4]) == [ACTIVATION_CODES["elu"]] * 3 + [
+        ACTIVATION_CODES["sigmoid"]
+    ]

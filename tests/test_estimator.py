@@ -1,6 +1,5 @@
 """AutoencoderTransformer: parameters, errors, dtypes, determinism and persistence."""
 
-import io
 import pickle
 import signal
 import warnings
@@ -16,7 +15,12 @@ from fastae._engine import Trainer
 
 
 def small_model(**params):
-    settings = {"hidden_layer_sizes": (6, 3), "max_iter": 5, "random_state": 0, "tol": 0.0}
+    settings = {
+        "hidden_layer_sizes": (6, 3),
+        "max_iter": 5,
+        "random_state": 0,
+        "tol": 0.0,
+    }
     settings.update(params)
     return AutoencoderTransformer(**settings)
 
@@ -104,7 +108,9 @@ def test_uint8_input_equals_float64_fit(rng):
 def test_same_seed_gives_identical_weights(X):
     first = fit_quietly(small_model(), X)
     second = fit_quietly(small_model(), X)
-    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+    for a, b in zip(
+        first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -147,7 +153,9 @@ def test_warm_start_continues_training(X):
 def test_warm_start_with_new_architecture_raises(X):
     model = fit_quietly(small_model(warm_start=True), X)
     model.set_params(hidden_layer_sizes=(5,))
-    with pytest.raises(ValueError, match=r"layer widths \[8, 6, 3, 6, 8\].*warm_start=False"):
+    with pytest.raises(
+        ValueError, match=r"layer widths \[8, 6, 3, 6, 8\].*warm_start=False"
+    ):
         model.fit(X)
 
 
@@ -168,7 +176,9 @@ def test_joblib_round_trip_identical_output(X, tmp_path):
     restored = joblib.load(path)
     codes = model.transform(X.astype(np.float32))
     np.testing.assert_array_equal(restored.transform(X.astype(np.float32)), codes)
-    np.testing.assert_array_equal(restored.inverse_transform(codes), model.inverse_transform(codes))
+    np.testing.assert_array_equal(
+        restored.inverse_transform(codes), model.inverse_transform(codes)
+    )
 
 
 def test_pickled_model_continues_with_partial_fit(X):
@@ -209,7 +219,15 @@ def test_convergence_stops_before_max_iter(X):
 
 
 def test_early_stopping_restores_best_weights(X):
-    model = fit_quietly(small_model(early_stopping=True, max_iter=30, n_iter_no_change=3, learning_rate_init=0.05), X)
+    model = fit_quietly(
+        small_model(
+            early_stopping=True,
+            max_iter=30,
+            n_iter_no_change=3,
+            learning_rate_init=0.05,
+        ),
+        X,
+    )
     assert len(model.validation_scores_) == model.n_iter_
     assert np.all(np.isfinite(model.validation_scores_))
     assert model.best_loss_ == min(model.validation_scores_)
@@ -220,7 +238,9 @@ def test_early_stopping_restores_best_weights(X):
     rng = np.random.default_rng(0)
     validation = X[np.sort(rng.permutation(X.shape[0])[:n_val])]
     reconstruction = model.inverse_transform(model.transform(validation))
-    assert 0.5 * np.mean((validation - reconstruction) ** 2) == pytest.approx(model.best_loss_, rel=1e-10)
+    assert 0.5 * np.mean((validation - reconstruction) ** 2) == pytest.approx(
+        model.best_loss_, rel=1e-10
+    )
 
 
 def test_keyboard_interrupt_keeps_weights(X, monkeypatch):
@@ -243,7 +263,9 @@ def test_keyboard_interrupt_keeps_weights(X, monkeypatch):
 
 
 def test_batch_larger_than_data_is_clipped(X):
-    with pytest.warns(UserWarning, match="batch_size=500 is larger than the 40 training rows"):
+    with pytest.warns(
+        UserWarning, match="batch_size=500 is larger than the 40 training rows"
+    ):
         fit_quietly(small_model(batch_size=500), X)
 
 
@@ -253,7 +275,9 @@ def test_single_row_fits(rng):
 
 
 def test_early_stopping_with_twelve_rows(rng):
-    model = fit_quietly(small_model(early_stopping=True, validation_fraction=0.1), rng.random((12, 21)))
+    model = fit_quietly(
+        small_model(early_stopping=True, validation_fraction=0.1), rng.random((12, 21))
+    )
     assert np.all(np.isfinite(model.validation_scores_))
 
 
@@ -296,15 +320,22 @@ def test_non_numeric_columns_raise():
 
 def test_feature_count_mismatch_raises(X):
     model = fit_quietly(small_model(), X)
-    with pytest.raises(ValueError, match="X has 5 features, but AutoencoderTransformer is expecting 8"):
+    with pytest.raises(
+        ValueError, match="X has 5 features, but AutoencoderTransformer is expecting 8"
+    ):
         model.transform(X[:, :5])
-    with pytest.raises(ValueError, match="X has 5 features, but inverse_transform expects codes of width 3"):
+    with pytest.raises(
+        ValueError,
+        match="X has 5 features, but inverse_transform expects codes of width 3",
+    ):
         model.inverse_transform(X[:, :5])
 
 
 def test_crossentropy_outside_unit_interval_raises(rng):
     X = rng.standard_normal((100, 6))
-    with pytest.raises(ValueError, match=r"requires every value of X in \[0, 1\].*MinMaxScaler"):
+    with pytest.raises(
+        ValueError, match=r"requires every value of X in \[0, 1\].*MinMaxScaler"
+    ):
         small_model(loss="binary_crossentropy").fit(X)
 
 
@@ -317,7 +348,12 @@ def test_crossentropy_on_binary_data_stays_finite(rng):
     X = (rng.random((200, 12)) > 0.5).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        model = fit_quietly(small_model(loss="binary_crossentropy", learning_rate_init=0.5, max_iter=20), X)
+        model = fit_quietly(
+            small_model(
+                loss="binary_crossentropy", learning_rate_init=0.5, max_iter=20
+            ),
+            X,
+        )
     assert all(np.isfinite(loss) and loss >= 0 for loss in model.loss_curve_)
 
 
@@ -325,12 +361,21 @@ def test_crossentropy_on_binary_data_stays_finite(rng):
     "params, message",
     [
         ({"batch_size": 0}, "'batch_size' parameter .* Got 0 instead"),
-        ({"learning_rate_init": -1.0}, "'learning_rate_init' parameter .* Got -1.0 instead"),
+        (
+            {"learning_rate_init": -1.0},
+            "'learning_rate_init' parameter .* Got -1.0 instead",
+        ),
         ({"activation": "swish"}, "'activation' parameter .* Got 'swish' instead"),
         ({"loss": "mae"}, "'loss' parameter .* Got 'mae' instead"),
-        ({"validation_fraction": 1.0}, "'validation_fraction' parameter .* Got 1.0 instead"),
+        (
+            {"validation_fraction": 1.0},
+            "'validation_fraction' parameter .* Got 1.0 instead",
+        ),
         ({"hidden_layer_sizes": ()}, "hidden_layer_sizes must contain at least one"),
-        ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes must contain positive integers"),
+        (
+            {"hidden_layer_sizes": (4, 0)},
+            "hidden_layer_sizes must contain positive integers",
+        ),
     ],
 )
 def test_invalid_parameters_raise(params, message, X):
@@ -347,14 +392,25 @@ def test_unfitted_model_raises(X):
 
 def test_empty_validation_set_raises(rng):
     model = small_model(early_stopping=True, validation_fraction=0.1)
-    with pytest.raises(ValueError, match="empty validation set for 2 samples.*validation_fraction"):
+    with pytest.raises(
+        ValueError, match="empty validation set for 2 samples.*validation_fraction"
+    ):
         model.fit(rng.random((2, 21)))
 
 
 def test_divergence_raises_and_leaves_no_model(rng):
     X = rng.standard_normal((200, 8)) * 1e6
-    model = small_model(hidden_layer_sizes=(4,), activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=50)
-    with pytest.raises(TrainingDivergedError, match="diverged.*Scale the input data.*learning_rate_init"):
+    model = small_model(
+        hidden_layer_sizes=(4,),
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=1.0,
+        max_iter=50,
+    )
+    with pytest.raises(
+        TrainingDivergedError,
+        match="diverged.*Scale the input data.*learning_rate_init",
+    ):
         model.fit(X)
     assert not hasattr(model, "coefs_")
     assert not hasattr(model, "n_features_in_")
@@ -379,7 +435,9 @@ def test_divergence_keeps_previous_fit(rng):
 
 def test_dataframe_keeps_feature_names(rng):
     frame = pd.DataFrame(rng.random((10, 2)), columns=["a", "b"])
-    model = small_model(hidden_layer_sizes=(2,), early_stopping=True, validation_fraction=0.2)
+    model = small_model(
+        hidden_layer_sizes=(2,), early_stopping=True, validation_fraction=0.2
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)

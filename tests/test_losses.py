@@ -36,7 +36,9 @@ def test_loss_matches_reference(loss, shape, dtype, rng):
     assert grad.dtype == dtype
     assert total_with_grad == total
     expected_grad = 0.25 * reference.loss_gradient(loss, out, target)
-    np.testing.assert_allclose(grad, expected_grad, rtol=RTOL[dtype] * 10, atol=RTOL[dtype])
+    np.testing.assert_allclose(
+        grad, expected_grad, rtol=RTOL[dtype] * 10, atol=RTOL[dtype]
+    )
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -65,7 +67,9 @@ def test_crossentropy_extreme_logits_finite(dtype):
         grad = np.empty_like(logits)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            total = loss_and_gradient(LOSS_CODES["binary_crossentropy"], logits, target, 1.0, grad)
+            total = loss_and_gradient(
+                LOSS_CODES["binary_crossentropy"], logits, target, 1.0, grad
+            )
         expected = reference.loss_elements("binary_crossentropy", logits, target).sum()
         assert np.isfinite(total)
         assert np.all(np.isfinite(grad))

@@ -18,8 +18,14 @@ def test_sgd_update_matches_reference(size, nesterov, dtype, rng):
     velocity = rng.standard_normal(size).astype(dtype)
     n_weights = size // 2
     expected_params, expected_velocity = reference.sgd_update(
-        params.astype(np.float64), grads, velocity.astype(np.float64), n_weights,
-        0.05, 0.9, nesterov, 0.01,
+        params.astype(np.float64),
+        grads,
+        velocity.astype(np.float64),
+        n_weights,
+        0.05,
+        0.9,
+        nesterov,
+        0.01,
     )
     sgd_update(params, grads, velocity, n_weights, 0.05, 0.9, nesterov, 0.01)
     assert params.dtype == dtype
@@ -39,7 +45,17 @@ def test_adam_update_matches_reference(size, dtype, rng):
     for step in range(1, 6):
         grads = rng.standard_normal(size).astype(dtype)
         expected = reference.adam_update(
-            expected[0], grads, expected[1], expected[2], n_weights, 1e-2, 0.9, 0.999, 1e-8, step, 1e-3
+            expected[0],
+            grads,
+            expected[1],
+            expected[2],
+            n_weights,
+            1e-2,
+            0.9,
+            0.999,
+            1e-8,
+            step,
+            1e-3,
         )
         adam_update(params, grads, m, v, n_weights, 1e-2, 0.9, 0.999, 1e-8, step, 1e-3)
     for actual, wanted in zip((params, m, v), expected):
@@ -58,5 +74,7 @@ def test_adam_first_step_moves_by_learning_rate():
     # With bias correction, the first Adam step is learning_rate * sign(g).
     params = np.zeros(3)
     grads = np.array([-5.0, 0.5, 2e-3])
-    adam_update(params, grads, np.zeros(3), np.zeros(3), 3, 0.01, 0.9, 0.999, 1e-12, 1, 0.0)
+    adam_update(
+        params, grads, np.zeros(3), np.zeros(3), 3, 0.01, 0.9, 0.999, 1e-12, 1, 0.0
+    )
     np.testing.assert_allclose(params, [0.01, -0.01, -0.01], rtol=1e-6)
