@@ -4,12 +4,14 @@ Each activation is identified by an integer code so that a compiled loop can
 select it at run time. Every derivative is written in terms of the activation's
 output ``a = f(z)``, not its input ``z``, so the backward pass needs only the
 layer outputs that the forward pass already stored. All functions are safe for
-inputs of any finite magnitude: none overflows to inf or returns NaN.
+inputs of any finite magnitude: none overflows to inf or returns NaN. Each
+returns the float type of its argument.
 """
 
 import math
 
 from .._compile import jit
+from ._scalar import cast
 
 IDENTITY = 0
 RELU = 1
@@ -36,25 +38,24 @@ LEAKY_RELU_SLOPE = 0.01
 @jit
 def sigmoid(z):
     """Return ``1 / (1 + exp(-z))`` without overflow for large ``|z|``."""
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    e = math.exp(-abs(z))
+    s = cast(1.0, z) / (cast(1.0, z) + e)
+    return s if z >= 0 else e * s
 
 
 @jit
 def softplus(z):
     """Return ``log(1 + exp(z))`` without overflow for large ``|z|``."""
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    return max(z, cast(0.0, z)) + math.log1p(math.exp(-abs(z)))
 
 
 @jit
 def activate(code, z):
     """Apply the activation ``code`` to the scalar pre-activation ``z``."""
     if code == RELU:
-        return z if z > 0 else 0.0
+        return z if z > 0 else cast(0.0, z)
     if code == LEAKY_RELU:
-        return z if z > 0 else LEAKY_RELU_SLOPE * z
+        return z if z > 0 else cast(LEAKY_RELU_SLOPE, z) * z
     if code == SIGMOID:
         return sigmoid(z)
     if code == TANH:
@@ -76,16 +77,17 @@ def derivative(code, a):
     ``sigmoid(z)``). At ``z = 0`` relu and leaky_relu take the derivative of
     their negative side.
     """
+    one = cast(1.0, a)
     if code == RELU:
-        return 1.0 if a > 0 else 0.0
+        return one if a > 0 else cast(0.0, a)
     if code == LEAKY_RELU:
-        return 1.0 if a > 0 else LEAKY_RELU_SLOPE
+        return one if a > 0 else cast(LEAKY_RELU_SLOPE, a)
     if code == SIGMOID:
-        return a * (1.0 - a)
+        return a * (one - a)
     if code == TANH:
-        return 1.0 - a * a
+        return one - a * a
     if code == ELU:
-        return 1.0 if a > 0 else a + 1.0
+        return one if a > 0 else a + one
     if code == SOFTPLUS:
         return -math.expm1(-a)
-    return 1.0
+    return one

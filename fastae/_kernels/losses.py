@@ -11,7 +11,7 @@ cross-entropy is computed from the logits ``z`` of a sigmoid output as
 import math
 
 from .._compile import jit
-from .activations import sigmoid, softplus
+from ._scalar import cast
 
 SQUARED_ERROR = 0
 BINARY_CROSSENTROPY = 1
@@ -35,9 +35,10 @@ def loss_sum(loss, out, target):
             z = out[i, j]
             x = target[i, j]
             if loss == BINARY_CROSSENTROPY:
-                total += softplus(z) - x * z
+                # softplus(z) - x z, with softplus(z) = max(z, 0) + log1p(exp(-|z|))
+                total += max(z, cast(0.0, z)) - x * z + math.log1p(math.exp(-abs(z)))
             else:
-                total += 0.5 * (z - x) * (z - x)
+                total += 0.5 * ((z - x) * (z - x))
     return total
 
 
@@ -49,18 +50,25 @@ def loss_and_gradient(loss, out, target, scale, grad_out):
     ``out`` contains logits and the gradient is ``sigmoid(out) - x``.
     """
     n_rows, n_cols = out.shape
+    one = cast(1.0, out)
+    zero = cast(0.0, out)
+    typed_scale = cast(scale, out)
     total = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
             z = out[i, j]
             x = target[i, j]
             if loss == BINARY_CROSSENTROPY:
-                total += softplus(z) - x * z
-                grad_out[i, j] = scale * (sigmoid(z) - x)
+                # One exponential serves both softplus(z) and sigmoid(z).
+                e = math.exp(-abs(z))
+                total += max(z, zero) - x * z + math.log1p(e)
+                s = one / (one + e)
+                p = s if z >= 0 else e * s
+                grad_out[i, j] = typed_scale * (p - x)
             else:
                 diff = z - x
-                total += 0.5 * diff * diff
-                grad_out[i, j] = scale * diff
+                total += 0.5 * (diff * diff)
+                grad_out[i, j] = typed_scale * diff
     return total
 
 

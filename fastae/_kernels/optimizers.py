@@ -4,12 +4,14 @@
 so the L2 penalty applies to ``params[:n_weights]`` only. ``l2`` is the
 coefficient of that penalty's gradient, ``alpha / batch_rows`` in the
 convention of scikit-learn's MLP. Optimizer state arrays have the shape of
-``params`` and are updated in place. Each update is one pass over memory.
+``params`` and are updated in place. Each update is one pass over memory, in
+the dtype of ``params``.
 """
 
 import math
 
 from .._compile import jit
+from ._scalar import cast
 
 
 @jit
@@ -21,14 +23,17 @@ def sgd_update(
     ``v <- momentum * v - learning_rate * g``, then ``p <- p + v``, or with
     Nesterov momentum ``p <- p + momentum * v - learning_rate * g``.
     """
+    lr = cast(learning_rate, params)
+    mu = cast(momentum, params)
+    penalty = cast(l2, params)
     for i in range(params.size):
         g = grads[i]
         if i < n_weights:
-            g += l2 * params[i]
-        v = momentum * velocity[i] - learning_rate * g
+            g += penalty * params[i]
+        v = mu * velocity[i] - lr * g
         velocity[i] = v
         if nesterov:
-            params[i] += momentum * v - learning_rate * g
+            params[i] += mu * v - lr * g
         else:
             params[i] += v
 
@@ -44,13 +49,21 @@ def adam_update(
     Kingma and Ba (2015), Algorithm 1, with epsilon added outside the square
     root.
     """
-    step_size = learning_rate * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+    step_size = cast(
+        learning_rate * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step), params
+    )
+    b1 = cast(beta_1, params)
+    b2 = cast(beta_2, params)
+    c1 = cast(1.0 - beta_1, params)
+    c2 = cast(1.0 - beta_2, params)
+    eps = cast(epsilon, params)
+    penalty = cast(l2, params)
     for i in range(params.size):
         g = grads[i]
         if i < n_weights:
-            g += l2 * params[i]
-        m_i = beta_1 * m[i] + (1.0 - beta_1) * g
-        v_i = beta_2 * v[i] + (1.0 - beta_2) * g * g
+            g += penalty * params[i]
+        m_i = b1 * m[i] + c1 * g
+        v_i = b2 * v[i] + c2 * (g * g)
         m[i] = m_i
         v[i] = v_i
-        params[i] -= step_size * m_i / (math.sqrt(v_i) + epsilon)
+        params[i] -= step_size * m_i / (math.sqrt(v_i) + eps)
