@@ -1,0 +1,1 @@
+"""Benchmarks of fastae, run with pytest-benchmark (results in docs/benchmarks.md)."""
