@@ -5,10 +5,12 @@ Python runs once per epoch here; each epoch runs entirely in the compiled
 estimator: it receives arrays and settings and returns arrays and history.
 """
 
+import contextlib
 import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._kernels.dense import dense_forward
 from ._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
@@ -100,6 +102,10 @@ class Trainer:
         )
         return total / X.size
 
+    def largest_product(self):
+        """Return the multiply-adds of the largest layer product for one minibatch."""
+        return self.batch_size * int(np.max(self.layout[:, 0] * self.layout[:, 1]))
+
     def parameters_finite(self):
         return is_finite(self.params)
 
@@ -157,7 +163,34 @@ def _diverged_error(epoch, loss, learning_rate):
     )
 
 
-def run_epochs(
+# Below this many multiply-adds in a layer's minibatch matrix product, training
+# runs BLAS on one thread. OpenBLAS's idle workers spin through the serial
+# elementwise passes between products, which costs more than two threads gain
+# on small products; with another busy process on a 2-core machine, two
+# threads made a digits-sized epoch (64 x 64 x 128 products) 150 times slower
+# (measured with this engine and OpenBLAS 0.3.30).
+SMALL_PRODUCT_SIZE = 2**22
+
+
+def run_epochs(trainer, X_train, X_val, history, **settings):
+    """Train for up to ``n_epochs`` epochs, stopping early when converged.
+
+    Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
+    :class:`TrainingDivergedError` when training stops being finite.
+    With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
+    Small networks train with one BLAS thread; larger ones keep the thread
+    count in force, so a limit set by the caller (joblib sets one in its
+    workers) still applies.
+    """
+    if trainer.largest_product() < SMALL_PRODUCT_SIZE:
+        threads = threadpool_limits(limits=1, user_api="blas")
+    else:
+        threads = contextlib.nullcontext()
+    with threads:
+        return _run_epochs(trainer, X_train, X_val, history, **settings)
+
+
+def _run_epochs(
     trainer,
     X_train,
     X_val,
@@ -171,12 +204,6 @@ def run_epochs(
     verbose,
     learning_rate,
 ):
-    """Train for up to ``n_epochs`` epochs, stopping early when converged.
-
-    Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
-    :class:`TrainingDivergedError` when training stops being finite.
-    With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
-    """
     n_rows = X_train.shape[0]
     order = np.arange(n_rows, dtype=np.int64)
     for _ in range(n_epochs):
