@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from fastae import AutoencoderTransformer, TrainingDivergedError
-from fastae._engine import Trainer
+from fastae._engine import SMALL_PRODUCT_SIZE, Trainer
 
 
 def small_model(**params):
@@ -448,3 +449,43 @@ def test_dataframe_keeps_feature_names(rng):
     codes = model.transform(frame)
     assert isinstance(codes, pd.DataFrame)
     assert list(codes.columns) == list(model.get_feature_names_out())
+
+
+# ------------------------------------------------------------ threads
+
+
+def blas_threads_during_fit(monkeypatch, model, X):
+    seen = []
+    original = Trainer.run_epoch
+
+    def run_and_record(self, X, order):
+        seen.append(
+            {
+                info["num_threads"]
+                for info in threadpool_info()
+                if info["user_api"] == "blas"
+            }
+        )
+        return original(self, X, order)
+
+    monkeypatch.setattr(Trainer, "run_epoch", run_and_record)
+    fit_quietly(model, X)
+    return seen
+
+
+def test_small_network_trains_on_one_blas_thread(X, monkeypatch):
+    with threadpool_limits(limits=2, user_api="blas"):
+        seen = blas_threads_during_fit(monkeypatch, small_model(max_iter=2), X)
+    assert seen == [{1}, {1}]
+
+
+def test_large_network_keeps_caller_thread_limit(rng, monkeypatch):
+    X = rng.random((300, 300))
+    model = small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=1)
+    assert model.batch_size * 300 * 256 >= SMALL_PRODUCT_SIZE
+    with threadpool_limits(limits=1, user_api="blas"):
+        seen = blas_threads_during_fit(monkeypatch, model, X)
+    assert seen == [{1}]
+    with threadpool_limits(limits=2, user_api="blas"):
+        seen = blas_threads_during_fit(monkeypatch, model, X)
+    assert seen == [{2}]
