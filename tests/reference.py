@@ -70,7 +70,7 @@ def dense_backward(X, W, z, grad_out, name):
 
 
 def loss_elements(loss, out, target):
-    """Return the per-element loss; ``out`` holds logits for cross-entropy."""
+    """Return the per-element loss. For cross-entropy ``out`` contains logits."""
     out = np.asarray(out, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if loss == "squared_error":
@@ -113,7 +113,7 @@ def network_gradient(params, X, sizes, names, loss):
     """Return ``(loss_sum, grads)`` of a network on ``X`` by plain backpropagation.
 
     ``params`` uses the flat layout of fastae: every weight matrix, then every
-    bias vector. ``names`` holds one activation name per layer; with
+    bias vector. ``names`` contains one activation name per layer. With
     cross-entropy the output layer's sigmoid is folded into the loss.
     ``grads`` is the gradient of ``loss_sum / n_rows``.
     """
