@@ -27,13 +27,23 @@ def _cache_enabled():
     return os.environ.get("FASTAE_DISABLE_CACHE", "") not in ("1", "true", "yes")
 
 
-def jit(function):
-    """Compile ``function`` in nopython mode, cached on disk where possible."""
+def jit(function=None, *, reassociate=False):
+    """Compile ``function`` in nopython mode, cached on disk where possible.
+
+    ``reassociate=True`` lets LLVM reorder floating-point additions, which it
+    needs to vectorise a sum. The order it picks is fixed at compile time, so
+    results stay deterministic; NaN and infinity keep their meaning.
+    """
+    if function is None:
+        return lambda function: jit(function, reassociate=reassociate)
+    options = dict(_OPTIONS)
+    if reassociate:
+        options["fastmath"] = {"reassoc"}
     if _cache_enabled():
         try:
-            return numba.njit(cache=True, **_OPTIONS)(function)
+            return numba.njit(cache=True, **options)(function)
         except RuntimeError as error:
             # Numba raises RuntimeError("cannot cache function ...: no locator
             # available") when no cache folder is writable.
             logger.debug("compiling %s without a disk cache: %s", function, error)
-    return numba.njit(cache=False, **_OPTIONS)(function)
+    return numba.njit(cache=False, **options)(function)

@@ -11,7 +11,7 @@ cross-entropy is computed from the logits ``z`` of a sigmoid output as
 import math
 
 from .._compile import jit
-from ._scalar import cast
+from ._scalar import cast, log1p_unit
 
 SQUARED_ERROR = 0
 BINARY_CROSSENTROPY = 1
@@ -29,6 +29,7 @@ def loss_sum(loss, out, target):
     For binary cross-entropy ``out`` contains the logits of the sigmoid output.
     """
     n_rows, n_cols = out.shape
+    zero = cast(0.0, out)
     total = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
@@ -36,7 +37,7 @@ def loss_sum(loss, out, target):
             x = target[i, j]
             if loss == BINARY_CROSSENTROPY:
                 # softplus(z) - x z, with softplus(z) = max(z, 0) + log1p(exp(-|z|))
-                total += max(z, cast(0.0, z)) - x * z + math.log1p(math.exp(-abs(z)))
+                total += max(z, zero) - x * z + log1p_unit(math.exp(-abs(z)))
             else:
                 total += 0.5 * ((z - x) * (z - x))
     return total
@@ -49,26 +50,44 @@ def loss_and_gradient(loss, out, target, scale, grad_out):
     For squared error the gradient is ``out - x``. For binary cross-entropy
     ``out`` contains logits and the gradient is ``sigmoid(out) - x``.
     """
-    n_rows, n_cols = out.shape
-    one = cast(1.0, out)
-    zero = cast(0.0, out)
     typed_scale = cast(scale, out)
     total = 0.0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            z = out[i, j]
-            x = target[i, j]
-            if loss == BINARY_CROSSENTROPY:
-                # One exponential serves both softplus(z) and sigmoid(z).
-                e = math.exp(-abs(z))
-                total += max(z, zero) - x * z + math.log1p(e)
-                s = one / (one + e)
-                p = s if z >= 0 else e * s
-                grad_out[i, j] = typed_scale * (p - x)
-            else:
-                diff = z - x
-                total += 0.5 * (diff * diff)
-                grad_out[i, j] = typed_scale * diff
+    for i in range(out.shape[0]):
+        if loss == BINARY_CROSSENTROPY:
+            total += _crossentropy_row(out[i], target[i], typed_scale, grad_out[i])
+        else:
+            total += _squared_error_row(out[i], target[i], typed_scale, grad_out[i])
+    return total
+
+
+@jit(reassociate=True)
+def _squared_error_row(out, target, scale, grad_out):
+    total = 0.0
+    for j in range(out.size):
+        diff = out[j] - target[j]
+        total += 0.5 * (diff * diff)
+        grad_out[j] = scale * diff
+    return total
+
+
+@jit(reassociate=True)
+def _crossentropy_row(logits, target, scale, grad_out):
+    one = cast(1.0, logits)
+    zero = cast(0.0, logits)
+    # libm's exp is a scalar call that stops LLVM from vectorising a loop, so
+    # it gets a loop of its own, writing exp(-|z|) into grad_out. The second
+    # loop, which vectorises, shares that value between softplus and sigmoid.
+    for j in range(logits.size):
+        grad_out[j] = math.exp(-abs(logits[j]))
+    total = 0.0
+    for j in range(logits.size):
+        z = logits[j]
+        x = target[j]
+        e = grad_out[j]
+        total += max(z, zero) - x * z + log1p_unit(e)
+        s = one / (one + e)
+        p = s if z >= 0 else e * s
+        grad_out[j] = scale * (p - x)
     return total
 
 
