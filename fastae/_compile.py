@@ -27,18 +27,22 @@ def _cache_enabled():
     return os.environ.get("FASTAE_DISABLE_CACHE", "") not in ("1", "true", "yes")
 
 
-def jit(function=None, *, reassociate=False):
+def jit(function=None, *, reassociate=False, inline=False):
     """Compile ``function`` in nopython mode, cached on disk where possible.
 
     ``reassociate=True`` lets LLVM reorder floating-point additions, which it
     needs to vectorise a sum. The order it picks is fixed at compile time, so
-    results stay deterministic; NaN and infinity keep their meaning.
+    results stay deterministic, and NaN and infinity keep their meaning.
+    ``inline=True`` inlines the function into its callers before type
+    inference, so a constant argument folds away the branches it selects.
     """
     if function is None:
-        return lambda function: jit(function, reassociate=reassociate)
+        return lambda function: jit(function, reassociate=reassociate, inline=inline)
     options = dict(_OPTIONS)
     if reassociate:
         options["fastmath"] = {"reassoc"}
+    if inline:
+        options["inline"] = "always"
     if _cache_enabled():
         try:
             return numba.njit(cache=True, **options)(function)

@@ -10,12 +10,42 @@ C-contiguous and share one floating dtype.
 import numpy as np
 
 from .._compile import jit
-from .activations import activate, derivative
+from .activations import (
+    ELU,
+    IDENTITY,
+    LEAKY_RELU,
+    RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+    activate,
+    derivative,
+)
 
 
 @jit
 def bias_activate(out, b, activation):
     """Replace ``out`` in place by ``f(out + b)``, row by row."""
+    # Each branch passes a constant code, so the inlined loop holds one
+    # activation's arithmetic and no branch on the code, and can vectorise.
+    if activation == RELU:
+        _bias_activate_rows(out, b, RELU)
+    elif activation == LEAKY_RELU:
+        _bias_activate_rows(out, b, LEAKY_RELU)
+    elif activation == SIGMOID:
+        _bias_activate_rows(out, b, SIGMOID)
+    elif activation == TANH:
+        _bias_activate_rows(out, b, TANH)
+    elif activation == ELU:
+        _bias_activate_rows(out, b, ELU)
+    elif activation == SOFTPLUS:
+        _bias_activate_rows(out, b, SOFTPLUS)
+    else:
+        _bias_activate_rows(out, b, IDENTITY)
+
+
+@jit(inline=True)
+def _bias_activate_rows(out, b, activation):
     n_rows, n_cols = out.shape
     for i in range(n_rows):
         for j in range(n_cols):
@@ -40,8 +70,26 @@ def activation_backward(grad_out, out, activation, grad_b):
     ``z`` is the pre-activation and ``out = f(z)``. ``grad_b`` receives the
     column sums of ``dL/dz``, which is the bias gradient.
     """
-    n_rows, n_cols = grad_out.shape
     grad_b[:] = 0.0
+    if activation == RELU:
+        _activation_backward_rows(grad_out, out, RELU, grad_b)
+    elif activation == LEAKY_RELU:
+        _activation_backward_rows(grad_out, out, LEAKY_RELU, grad_b)
+    elif activation == SIGMOID:
+        _activation_backward_rows(grad_out, out, SIGMOID, grad_b)
+    elif activation == TANH:
+        _activation_backward_rows(grad_out, out, TANH, grad_b)
+    elif activation == ELU:
+        _activation_backward_rows(grad_out, out, ELU, grad_b)
+    elif activation == SOFTPLUS:
+        _activation_backward_rows(grad_out, out, SOFTPLUS, grad_b)
+    else:
+        _activation_backward_rows(grad_out, out, IDENTITY, grad_b)
+
+
+@jit(inline=True)
+def _activation_backward_rows(grad_out, out, activation, grad_b):
+    n_rows, n_cols = grad_out.shape
     for i in range(n_rows):
         for j in range(n_cols):
             g = grad_out[i, j] * derivative(activation, out[i, j])
