@@ -144,7 +144,7 @@ def _add_data_arguments(demo):
     )
     demo.add_argument(
         "--random-state",
-        type=int,
+        type=_seed,
         default=0,
         help="seed for the split, the sampling and the weights (default: 0)",
     )
@@ -225,6 +225,18 @@ def _positive_int(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 4294967295, got {value}"
+        )
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -267,6 +279,11 @@ def _run_demo(args):
             f"output directory not found: {str(args.output.parent)!r}. Create "
             "it or choose another --output path."
         )
+    if not args.no_plot and args.output.is_dir():
+        _exit_with_error(
+            f"--output {str(args.output)!r} is a directory; give a file name "
+            "such as fastae-demo.png."
+        )
 
     data = _load_data(args.data, dtype, args.random_state)
     if args.limit is not None and args.limit < data.X_train.shape[0]:
@@ -275,7 +292,7 @@ def _run_demo(args):
                 data.X_train, data.y_train, args.limit, args.random_state
             )
         except ValueError as error:
-            _exit_with_error(f"--limit {args.limit} is too small: {error}")
+            _exit_with_error(f"--limit {args.limit} is too small. {error}")
 
     autoencoder = AutoencoderTransformer(
         hidden_layer_sizes=hidden,
@@ -294,7 +311,7 @@ def _run_demo(args):
     layers = "-".join(str(width) for width in (data.X_train.shape[1], *hidden))
     print(
         f"Training a {layers} autoencoder on {_count_rows(data)} of {data.name} "
-        f"({args.loss}, {epochs} epochs, batch size {batch_size}, learning rate "
+        f"({args.loss}, {epochs} epoch{'' if epochs == 1 else 's'}, batch size {batch_size}, learning rate "
         f"{args.learning_rate:g}, {dtype.name})",
         flush=True,
     )

@@ -75,7 +75,7 @@ def load_idx(path):
     zero_bytes, type_code, n_dims = struct.unpack(">HBB", content[:_MAGIC_SIZE])
     if zero_bytes != 0:
         raise ValueError(
-            f"Not an IDX file {path!r}: expected the first two bytes to be "
+            f"Not an IDX file {path!r}. Expected the first two bytes to be "
             f"zero, found 0x{zero_bytes:04x}."
         )
     if type_code not in IDX_DTYPES:

@@ -129,6 +129,16 @@ def test_demo_missing_output_directory(tmp_path, capsys):
     assert "Epoch" not in captured.out
 
 
+def test_demo_output_directory_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--output", str(tmp_path)])
+
+    captured = capsys.readouterr()
+    assert info.value.code == 2
+    assert "is a directory; give a file name" in captured.err
+    assert "Epoch" not in captured.out
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -136,6 +146,8 @@ def test_demo_missing_output_directory(tmp_path, capsys):
         (["--epochs", "0"], "expected a positive integer, got 0"),
         (["--learning-rate", "nan"], "expected a positive finite number"),
         (["--output", "a.png", "--no-plot"], "not allowed with argument"),
+        (["--random-state", "-1"], "expected an integer from 0 to 4294967295, got -1"),
+        (["--random-state", "x"], "expected an integer, got 'x'"),
     ],
 )
 def test_demo_invalid_arguments(capsys, arguments, message):

@@ -131,7 +131,7 @@ INVALID_FILES = {
     ),
     "nonzero first bytes": (
         b"\x89PNG\r\n\x1a\n",
-        r"Not an IDX file.*expected the first two bytes to be zero, found 0x8950",
+        r"Not an IDX file.*Expected the first two bytes to be zero, found 0x8950",
     ),
     "unknown type code": (
         struct.pack(">HBBI", 0, 0x0A, 1, 1) + b"\x00",
