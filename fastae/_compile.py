@@ -9,10 +9,13 @@ Setting the environment variable ``FASTAE_DISABLE_CACHE=1`` turns the on-disk
 cache off.
 """
 
+import hashlib
 import logging
 import os
+from pathlib import Path
 
 import numba
+from numba.core import caching
 
 logger = logging.getLogger("fastae")
 
@@ -21,6 +24,59 @@ logger = logging.getLogger("fastae")
 # fastmath stays off: it would let the compiler drop the NaN and infinity
 # checks that training relies on to detect divergence.
 _OPTIONS = {"nogil": True, "error_model": "numpy"}
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _package_stamp():
+    """Return a digest of the modification time and size of every module in fastae.
+
+    Numba stamps a cached function with its own file only, but fastae's
+    kernels inline functions from other files. Stamping every cache entry
+    with the whole package makes an edit to any module recompile them all.
+    """
+    entries = []
+    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+        status = path.stat()
+        entries.append(
+            (str(path.relative_to(_PACKAGE_DIR)), status.st_mtime_ns, status.st_size)
+        )
+    return hashlib.sha256(repr(entries).encode()).hexdigest()
+
+
+def _package_locator(base):
+    """Return a subclass of the Numba cache locator ``base`` for fastae's files."""
+
+    class PackageLocator(base):
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not Path(py_file).resolve().is_relative_to(_PACKAGE_DIR):
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            return _PACKAGE_STAMP
+
+    PackageLocator.__name__ = f"Fastae{base.__name__.lstrip('_')}"
+    return PackageLocator
+
+
+def _install_package_locators():
+    # Numba 0.60 names the locators with a leading underscore; later releases
+    # without. Locators are tried in order, so these come first and claim
+    # fastae's files before Numba's own do.
+    bases = []
+    for name in ("InTreeCacheLocator", "UserWideCacheLocator"):
+        base = getattr(caching, name, None) or getattr(caching, f"_{name}", None)
+        if base is not None:
+            bases.append(base)
+    ours = [_package_locator(base) for base in bases]
+    caching.CacheImpl._locator_classes = [*ours, *caching.CacheImpl._locator_classes]
+
+
+_PACKAGE_STAMP = _package_stamp()
+_install_package_locators()
 
 
 def _cache_enabled():

@@ -6,6 +6,7 @@ estimator: it receives arrays and settings and returns arrays and history.
 """
 
 import contextlib
+import threading
 import time
 import warnings
 
@@ -107,7 +108,13 @@ class Trainer:
         return self.batch_size * int(np.max(self.layout[:, 0] * self.layout[:, 1]))
 
     def parameters_finite(self):
-        return is_finite(self.params)
+        """Return True when the parameters and the optimizer state are all finite."""
+        state = self.state
+        return (
+            is_finite(self.params)
+            and is_finite(state.state_a)
+            and is_finite(state.state_b)
+        )
 
 
 def forward(X, coefs, intercepts, activations):
@@ -183,11 +190,36 @@ def run_epochs(trainer, X_train, X_val, history, **settings):
     workers) still applies.
     """
     if trainer.largest_product() < SMALL_PRODUCT_SIZE:
-        threads = threadpool_limits(limits=1, user_api="blas")
+        threads = _one_blas_thread()
     else:
         threads = contextlib.nullcontext()
     with threads:
         return _run_epochs(trainer, X_train, X_val, history, **settings)
+
+
+# BLAS thread counts are process-wide, so concurrent fits in several Python
+# threads share one limit: the first to start sets it and the last to finish
+# restores the count found by the first.
+_blas_limit_lock = threading.Lock()
+_blas_limit_users = 0
+_blas_limiter = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    global _blas_limit_users, _blas_limiter
+    with _blas_limit_lock:
+        if _blas_limit_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_limit_users += 1
+    try:
+        yield
+    finally:
+        with _blas_limit_lock:
+            _blas_limit_users -= 1
+            if _blas_limit_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def _run_epochs(
@@ -206,6 +238,7 @@ def _run_epochs(
 ):
     n_rows = X_train.shape[0]
     order = np.arange(n_rows, dtype=np.int64)
+    first_epoch = history.n_iter
     for _ in range(n_epochs):
         try:
             start = time.perf_counter()
@@ -220,6 +253,10 @@ def _run_epochs(
             if verbose:
                 _print_epoch(epoch, loss, validation_loss, time.perf_counter() - start)
         except KeyboardInterrupt:
+            if history.n_iter == first_epoch:
+                # Nothing was trained in this call: let the caller see the
+                # interrupt, and the estimator roll back to its previous state.
+                raise
             warnings.warn(
                 f"Training interrupted after {history.n_iter} epochs; keeping the "
                 "best weights found so far.",

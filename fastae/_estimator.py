@@ -1,5 +1,6 @@
 """AutoencoderTransformer: the scikit-learn estimator around the compiled engine."""
 
+import copy
 import math
 import numbers
 import warnings
@@ -32,6 +33,10 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 
 # Rows per minibatch when batch_size="auto" (capped at the number of rows).
 _AUTO_BATCH_SIZE = 256
+
+# Widest layer accepted: offsets into the parameter buffer are 64-bit, and a
+# weight matrix this wide already takes gigabytes.
+_MAX_LAYER_WIDTH = 2**31 - 1
 
 
 class AutoencoderTransformer(
@@ -275,14 +280,15 @@ class AutoencoderTransformer(
         warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
         X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
         if warm:
-            X = X.astype(self.coefs_[0].dtype, copy=False)
+            X = _to_model_dtype(X, self.coefs_[0].dtype)
         X = _writeable(X)
         hidden = self._check_hidden_layer_sizes()
         output_activation = self._resolved_output_activation()
         self._check_loss_domain(X)
 
         if incremental and hasattr(self, "_rng"):
-            rng = self._rng
+            # A copy, so that a failed call leaves the stored generator as it was.
+            rng = copy.deepcopy(self._rng)
         else:
             rng = _make_rng(self.random_state)
         X_train, X_val = self._split_validation(X, rng, incremental)
@@ -291,9 +297,9 @@ class AutoencoderTransformer(
         sizes = layer_sizes(X.shape[1], hidden)
         layout = build_layout(sizes, self.activation, output_activation)
         if warm:
-            self._check_same_architecture(sizes)
+            self._check_same_architecture(sizes, incremental)
             params = pack(self.coefs_, self.intercepts_, layout, X.dtype)
-            history = self._history
+            history = copy.deepcopy(self._history)
         else:
             params = initial_parameters(layout, rng, X.dtype)
             history = History()
@@ -367,9 +373,17 @@ class AutoencoderTransformer(
                 "hidden_layer_sizes must contain at least one layer width; got "
                 f"{self.hidden_layer_sizes!r}. Pass for example (128,)."
             )
-        if not all(isinstance(w, numbers.Integral) and w >= 1 for w in hidden.tolist()):
+        if not all(
+            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
+            for w in hidden.tolist()
+        ):
             raise ValueError(
                 "hidden_layer_sizes must contain positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        if max(hidden.tolist()) > _MAX_LAYER_WIDTH:
+            raise ValueError(
+                f"hidden_layer_sizes contains a width above {_MAX_LAYER_WIDTH}; got "
                 f"{self.hidden_layer_sizes!r}."
             )
         return [int(w) for w in hidden]
@@ -391,7 +405,7 @@ class AutoencoderTransformer(
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 "loss='binary_crossentropy' requires every value of X in [0, 1]; "
-                f"X has values from {low:g} to {high:g}. Scale X to [0, 1] (for "
+                f"X has values from {low!r} to {high!r}. Scale X to [0, 1] (for "
                 "example with sklearn.preprocessing.MinMaxScaler) or use "
                 "loss='squared_error'."
             )
@@ -424,13 +438,17 @@ class AutoencoderTransformer(
             return n_rows
         return self.batch_size
 
-    def _check_same_architecture(self, sizes):
+    def _check_same_architecture(self, sizes, incremental):
         fitted = [self.coefs_[0].shape[0]] + [W.shape[1] for W in self.coefs_]
         if fitted != sizes:
+            fix = (
+                "Call fit to train a new network"
+                if incremental
+                else "Set warm_start=False to train a new network"
+            )
             raise ValueError(
                 f"The fitted network has layer widths {fitted}, but the current "
-                f"parameters give {sizes}. Set warm_start=False to train a new "
-                "network, or restore hidden_layer_sizes."
+                f"parameters give {sizes}. {fix}, or restore hidden_layer_sizes."
             )
 
     # ------------------------------------------------------------ inference
@@ -449,15 +467,20 @@ class AutoencoderTransformer(
     def _checked_input(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
-        return _writeable(X.astype(self.coefs_[0].dtype, copy=False))
+        return _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
 
     def _run_layers(self, X, layers):
-        return forward(
-            X,
-            self.coefs_[layers],
-            self.intercepts_[layers],
-            self._layer_activations[layers],
-        )
+        coefs = self.coefs_[layers]
+        intercepts = self.intercepts_[layers]
+        _check_layers(coefs, intercepts, X.dtype)
+        out = forward(X, coefs, intercepts, self._layer_activations[layers])
+        if not np.isfinite(out).all():
+            raise ValueError(
+                "The network's output overflowed to infinity or NaN for this input, "
+                f"whose largest magnitude is {float(np.max(np.abs(X)))!r}. Scale the "
+                "data the way the training data was scaled."
+            )
+        return out
 
     def transform(self, X):
         """Encode ``X``: return the code layer's output.
@@ -496,7 +519,7 @@ class AutoencoderTransformer(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
                 f"of width {self._n_features_out}, the output width of transform."
             )
-        Z = _writeable(Z.astype(dtype, copy=False))
+        Z = _writeable(_to_model_dtype(Z, dtype))
         return self._run_layers(Z, slice(self._n_encoder_layers, None))
 
     def score_samples(self, X):
@@ -540,6 +563,43 @@ class AutoencoderTransformer(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _to_model_dtype(X, dtype):
+    """Return ``X`` in the model's ``dtype``, rejecting values it cannot hold."""
+    if X.dtype == dtype:
+        return X
+    limit = np.finfo(dtype).max
+    if np.abs(X).max(initial=0.0) > limit:
+        raise ValueError(
+            f"X has values up to {float(np.abs(X).max())!r} in magnitude, beyond "
+            f"the {dtype} range (+-{float(limit):.4g}) of this model, which was "
+            f"fitted in {dtype}. Scale the data, or fit the model on float64 data."
+        )
+    return X.astype(dtype)
+
+
+def _check_layers(coefs, intercepts, dtype):
+    """Raise ValueError unless the layer arrays chain and share ``dtype``."""
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(
+                f"coefs_[{layer}] has shape {W.shape} and intercepts_[{layer}] "
+                f"has shape {b.shape}; expected a 2-D weight matrix and a bias "
+                "of its column count. Refit the model."
+            )
+        if W.dtype != dtype or b.dtype != dtype:
+            raise ValueError(
+                f"coefs_[{layer}] and intercepts_[{layer}] have dtypes {W.dtype} "
+                f"and {b.dtype}, but the model computes in {dtype}. Refit the model."
+            )
+    for layer in range(1, len(coefs)):
+        if coefs[layer].shape[0] != coefs[layer - 1].shape[1]:
+            raise ValueError(
+                f"coefs_[{layer}] has {coefs[layer].shape[0]} rows, but layer "
+                f"{layer - 1} outputs {coefs[layer - 1].shape[1]} values. Refit "
+                "the model."
+            )
 
 
 def _writeable(X):

@@ -75,3 +75,11 @@ def test_derivative_from_output_matches_reference(name, rng):
     np.testing.assert_allclose(
         from_output, reference.activation_derivative(name, z), rtol=1e-9, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_propagates_nan(name, dtype):
+    out = apply(name, np.array([np.nan, 1.0], dtype=dtype))
+    assert np.isnan(out[0])
+    assert np.isfinite(out[1])

@@ -13,12 +13,15 @@ import fastae
 SCRIPT = """
 import numpy as np
 from fastae._kernels.dense import dense_forward
+from fastae._kernels.epoch import train_epoch
 from fastae import AutoencoderTransformer
 X = np.random.default_rng(0).random((20, 3))
 model = AutoencoderTransformer((2,), max_iter=2, random_state=0).fit(X)
 import fastae
 print("package", fastae.__file__)
 print("cache", type(dense_forward._cache).__name__)
+print("hits", sum(train_epoch.stats.cache_hits.values()))
+print("misses", sum(train_epoch.stats.cache_misses.values()))
 print("codes", model.transform(X).shape)
 """
 
@@ -84,3 +87,18 @@ def test_cache_can_be_disabled(installed_copy, tmp_path):
     )
     assert "cache NullCache" in output
     assert not (tmp_path / "cache").exists()
+
+
+def test_editing_any_module_invalidates_cache(installed_copy, tmp_path):
+    cache_home = str(tmp_path / "cache")
+    first = run_script(installed_copy, XDG_CACHE_HOME=cache_home)
+    assert "misses 0" not in first
+    second = run_script(installed_copy, XDG_CACHE_HOME=cache_home)
+    assert "misses 0" in second
+    assert "hits 0" not in second
+    # train_epoch inlines the activations from another file; Numba's own
+    # stamp covers only the function's file.
+    activations = installed_copy / "fastae" / "_kernels" / "activations.py"
+    activations.write_text(activations.read_text() + "\n# edited\n")
+    third = run_script(installed_copy, XDG_CACHE_HOME=cache_home)
+    assert "misses 0" not in third

@@ -2,6 +2,7 @@
 
 import pickle
 import signal
+import threading
 import warnings
 
 import joblib
@@ -489,3 +490,118 @@ def test_large_network_keeps_caller_thread_limit(rng, monkeypatch):
     with threadpool_limits(limits=2, user_api="blas"):
         seen = blas_threads_during_fit(monkeypatch, model, X)
     assert seen == [{2}]
+
+
+def test_concurrent_fits_restore_blas_threads(rng):
+    X = rng.random((2000, 8))
+    before = [
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    ]
+    # tol=1 converges after a few epochs, so no thread emits a warning
+    # (warning filters are not thread-safe).
+    settings = {"max_iter": 30, "tol": 1.0, "n_iter_no_change": 2}
+    models = [small_model(random_state=seed, **settings) for seed in range(4)]
+    threads = [threading.Thread(target=model.fit, args=(X,)) for model in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = [
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    ]
+    assert after == before
+    sequential = small_model(random_state=2, **settings).fit(X)
+    np.testing.assert_array_equal(models[2].coefs_[0], sequential.coefs_[0])
+
+
+# --------------------------------------------------------- failed calls
+
+
+def test_interrupt_in_first_epoch_propagates(X, monkeypatch):
+    def interrupt(self, X, order):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "run_epoch", interrupt)
+    model = small_model()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    assert not hasattr(model, "coefs_")
+    assert not hasattr(model, "n_features_in_")
+
+
+def test_failed_warm_fit_leaves_history(rng):
+    X = rng.random((50, 8))
+    model = fit_quietly(small_model(solver="sgd", warm_start=True, max_iter=4), X)
+    model.set_params(learning_rate_init=1e6)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X * 1e6)
+    model.set_params(learning_rate_init=0.001, max_iter=1)
+    fit_quietly(model, X)
+    assert model.n_iter_ == 5
+    assert len(model.loss_curve_) == 5
+
+
+def test_failed_partial_fit_keeps_generator(rng):
+    X = rng.random((50, 8))
+    model = small_model(solver="sgd", batch_size=5)
+    model.partial_fit(X)
+    twin = pickle.loads(pickle.dumps(model))
+    model.set_params(learning_rate_init=1e6)
+    with pytest.raises(TrainingDivergedError):
+        model.partial_fit(X * 1e6)
+    model.set_params(learning_rate_init=0.001)
+    model.partial_fit(X)
+    twin.partial_fit(X)
+    np.testing.assert_array_equal(model.coefs_[0], twin.coefs_[0])
+
+
+def test_huge_penalty_diverges(X):
+    with pytest.raises(TrainingDivergedError, match="diverged"):
+        small_model(alpha=1e300).fit(X)
+
+
+def test_float32_model_rejects_float64_overflow(X):
+    model = fit_quietly(small_model(), X.astype(np.float32))
+    too_large = X.copy()
+    too_large[0, 0] = 1e39
+    with pytest.raises(
+        ValueError, match=r"beyond the float32 range .* fitted in float32"
+    ):
+        model.transform(too_large)
+    codes = np.zeros((2, 3))
+    codes[1, 2] = -1e39
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        model.inverse_transform(codes)
+
+
+def test_overflowing_output_raises(X):
+    model = fit_quietly(small_model(), X)
+    with pytest.raises(ValueError, match="output overflowed .* Scale the data"):
+        model.transform(np.full((5, 8), 1.7e308))
+
+
+def test_edited_intercept_shape_raises(X):
+    model = fit_quietly(small_model(), X)
+    model.intercepts_[0] = model.intercepts_[0][:2]
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] has shape \(2,\)"):
+        model.transform(X)
+
+
+def test_crossentropy_message_shows_exact_value(rng):
+    X = rng.random((20, 3))
+    X[0, 0] = 1 + 1e-12
+    with pytest.raises(ValueError, match=r"to 1\.000000000001\b"):
+        small_model(loss="binary_crossentropy").fit(X)
+
+
+def test_huge_layer_width_raises(X):
+    with pytest.raises(ValueError, match="width above 2147483647"):
+        small_model(hidden_layer_sizes=(2**63,)).fit(X)
+
+
+def test_partial_fit_new_architecture_message(X):
+    model = small_model()
+    model.partial_fit(X)
+    model.set_params(hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match="Call fit to train a new network"):
+        model.partial_fit(X)

@@ -4,8 +4,9 @@ Each activation is identified by an integer code so that a compiled loop can
 select it at run time. Every derivative is written in terms of the activation's
 output ``a = f(z)``, not its input ``z``, so the backward pass needs only the
 layer outputs that the forward pass already stored. All functions are safe for
-inputs of any finite magnitude: none overflows to inf or returns NaN. Each
-returns the float type of its argument.
+inputs of any finite magnitude: none overflows to inf or returns NaN. A NaN
+input gives a NaN output, so overflow upstream is never hidden. Each returns
+the float type of its argument.
 """
 
 import math
@@ -52,16 +53,18 @@ def softplus(z):
 @jit
 def activate(code, z):
     """Apply the activation ``code`` to the scalar pre-activation ``z``."""
+    # The comparisons are written as "z <= 0" so that NaN, for which every
+    # comparison is false, passes through instead of turning into 0.
     if code == RELU:
-        return z if z > 0 else cast(0.0, z)
+        return cast(0.0, z) if z <= 0 else z
     if code == LEAKY_RELU:
-        return z if z > 0 else cast(LEAKY_RELU_SLOPE, z) * z
+        return cast(LEAKY_RELU_SLOPE, z) * z if z <= 0 else z
     if code == SIGMOID:
         return sigmoid(z)
     if code == TANH:
         return math.tanh(z)
     if code == ELU:
-        return z if z > 0 else math.expm1(z)
+        return math.expm1(z) if z <= 0 else z
     if code == SOFTPLUS:
         return softplus(z)
     return z
