@@ -32,12 +32,17 @@ def assert_close(actual, expected, dtype, scale=None):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=RTOL[dtype] * scale * 10)
 
 
+# MNIST's folder when FASTAE_MNIST_DIR is unset: shared/data/mnist in the
+# folder that contains the repository.
+DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
 def mnist_directory():
-    """Return the MNIST folder from ``FASTAE_MNIST_DIR`` or the shared data, or None."""
+    """Return the MNIST folder from ``FASTAE_MNIST_DIR`` or the default, or None."""
     candidates = []
     if os.environ.get("FASTAE_MNIST_DIR"):
         candidates.append(Path(os.environ["FASTAE_MNIST_DIR"]))
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    candidates.append(DEFAULT_MNIST_DIR)
     for path in candidates:
         if path.is_dir() and any(path.glob("t10k-images-idx3-ubyte*")):
             return path

@@ -10,21 +10,10 @@ import pytest
 
 from fastae.__main__ import main
 
+from .conftest import DEFAULT_MNIST_DIR, mnist_directory
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPOSITORY = Path(__file__).resolve().parents[1]
-DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-def mnist_directory():
-    """Return the first existing MNIST directory, or None when there is none.
-
-    ``FASTAE_MNIST_DIR`` is tried first, then ``DEFAULT_MNIST_DIR``.
-    """
-    candidates = [os.environ.get("FASTAE_MNIST_DIR"), DEFAULT_MNIST_DIR]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 def assert_results_table(output, data_name, n_test):

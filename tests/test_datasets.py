@@ -1,14 +1,14 @@
 """Tests for the IDX and MNIST loaders in fastae.datasets."""
 
 import gzip
-import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastae.datasets import load_digits_data, load_idx, load_mnist
+
+from .conftest import DEFAULT_MNIST_DIR, mnist_directory
 
 # Type code of each dtype in the IDX format, with the big-endian dtype the
 # file stores.
@@ -37,21 +37,6 @@ def write_file(path, content, compress=False):
         content = gzip.compress(content)
     path.write_bytes(content)
     return path
-
-
-DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-def mnist_directory():
-    """Return the first existing MNIST directory, or None when there is none.
-
-    ``FASTAE_MNIST_DIR`` is tried first, then ``DEFAULT_MNIST_DIR``.
-    """
-    candidates = [os.environ.get("FASTAE_MNIST_DIR"), DEFAULT_MNIST_DIR]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 def sample_array(dtype, shape):
