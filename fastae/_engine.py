@@ -258,7 +258,7 @@ def _run_epochs(
                 # interrupt, and the estimator roll back to its previous state.
                 raise
             warnings.warn(
-                f"Training interrupted after {history.n_iter} epochs; keeping the "
+                f"Training interrupted after {history.n_iter - first_epoch} epochs; keeping the "
                 "best weights found so far.",
                 UserWarning,
                 stacklevel=3,

@@ -127,7 +127,8 @@ class AutoencoderTransformer(
         Lowest watched loss: the validation loss with early stopping, the
         training loss without.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by the last call to ``fit`` or ``partial_fit``, as
+        in scikit-learn's MLP. ``loss_curve_`` keeps the epochs of every call.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -328,6 +329,7 @@ class AutoencoderTransformer(
             batch_size=batch_size,
             optimizer_state=state,
         )
+        epochs_before = history.n_iter
         status = run_epochs(
             trainer,
             X_train,
@@ -355,7 +357,7 @@ class AutoencoderTransformer(
             list(history.validation_scores) if X_val is not None else None
         )
         self.best_loss_ = history.best_loss
-        self.n_iter_ = history.n_iter
+        self.n_iter_ = history.n_iter - epochs_before
         if status == "max_iter" and not incremental:
             warnings.warn(
                 f"AutoencoderTransformer stopped after max_iter={self.max_iter} "
