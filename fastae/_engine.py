@@ -172,10 +172,10 @@ def _diverged_error(epoch, loss, learning_rate):
 
 # Below this many multiply-adds in a layer's minibatch matrix product, training
 # runs BLAS on one thread. OpenBLAS's idle workers spin through the serial
-# elementwise passes between products, which costs more than two threads gain
-# on small products; with another busy process on a 2-core machine, two
-# threads made a digits-sized epoch (64 x 64 x 128 products) 150 times slower
-# (measured with this engine and OpenBLAS 0.3.30).
+# elementwise passes between products, and on small products that costs more
+# than the second thread gains. With another busy process on a 2-core machine,
+# two threads made a digits-sized epoch (64 x 64 x 128 products) 150 times
+# slower (measured with this engine and OpenBLAS 0.3.30).
 SMALL_PRODUCT_SIZE = 2**22
 
 
@@ -185,9 +185,9 @@ def run_epochs(trainer, X_train, X_val, history, **settings):
     Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
     :class:`TrainingDivergedError` when training stops being finite.
     With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
-    Small networks train with one BLAS thread; larger ones keep the thread
-    count in force, so a limit set by the caller (joblib sets one in its
-    workers) still applies.
+    Small networks train with one BLAS thread. Larger ones keep the thread
+    count in force, so that a limit set by the caller still applies (joblib
+    sets one in its worker processes).
     """
     if trainer.largest_product() < SMALL_PRODUCT_SIZE:
         threads = _one_blas_thread()

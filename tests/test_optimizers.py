@@ -58,9 +58,9 @@ def test_adam_update_matches_reference(size, dtype, rng):
             1e-3,
         )
         adam_update(params, grads, m, v, n_weights, 1e-2, 0.9, 0.999, 1e-8, step, 1e-3)
-    for actual, wanted in zip((params, m, v), expected):
+    for actual, expected_array in zip((params, m, v), expected):
         assert actual.dtype == dtype
-        assert_close(actual, wanted, dtype)
+        assert_close(actual, expected_array, dtype)
 
 
 def test_l2_penalty_skips_biases():
