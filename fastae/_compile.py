@@ -30,14 +30,16 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _package_stamp():
-    """Return a digest of the modification time and size of every module in fastae.
+    """Return a digest of the modification time and size of the kernel sources.
 
     Numba stamps a cached function with its own file only, but fastae's
     kernels inline functions from other files. Stamping every cache entry
-    with the whole package makes an edit to any module recompile them all.
+    with all of the kernel sources (the ``_kernels`` package and this module)
+    makes an edit to any of them recompile every kernel.
     """
+    sources = [Path(__file__).resolve(), *(_PACKAGE_DIR / "_kernels").rglob("*.py")]
     entries = []
-    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+    for path in sorted(sources):
         status = path.stat()
         entries.append(
             (str(path.relative_to(_PACKAGE_DIR)), status.st_mtime_ns, status.st_size)
