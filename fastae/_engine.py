@@ -261,7 +261,9 @@ def _run_epochs(
                 f"Training interrupted after {history.n_iter - first_epoch} epochs; keeping the "
                 "best weights found so far.",
                 UserWarning,
-                stacklevel=3,
+                # _run_epochs, run_epochs, then the estimator's four levels
+                # down from the caller of fit.
+                stacklevel=7,
             )
             return "interrupted"
         if (

@@ -34,6 +34,10 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 # Rows per minibatch when batch_size="auto" (capped at the number of rows).
 _AUTO_BATCH_SIZE = 256
 
+# Stack level of a warning raised in _fit that points at the line that called
+# fit or partial_fit: _fit, _fit_guarded, fit, scikit-learn's fit wrapper.
+_CALLER_OF_FIT = 5
+
 # Widest layer accepted: offsets into the parameter buffer are 64-bit, and a
 # weight matrix this wide already takes gigabytes.
 _MAX_LAYER_WIDTH = 2**31 - 1
@@ -365,6 +369,7 @@ class AutoencoderTransformer(
                 f"more than tol={self.tol} within the last n_iter_no_change="
                 f"{self.n_iter_no_change} epochs. Increase max_iter or tol.",
                 ConvergenceWarning,
+                stacklevel=_CALLER_OF_FIT,
             )
         return self
 
@@ -436,6 +441,7 @@ class AutoencoderTransformer(
                 f"batch_size={self.batch_size} is larger than the {n_rows} training "
                 f"rows; using batch_size={n_rows}.",
                 UserWarning,
+                stacklevel=_CALLER_OF_FIT + 1,
             )
             return n_rows
         return self.batch_size

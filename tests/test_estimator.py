@@ -206,8 +206,9 @@ def test_verbose_prints_one_line_per_epoch(X, capsys):
 
 
 def test_max_iter_without_convergence_warns(X):
-    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+    with pytest.warns(ConvergenceWarning, match="max_iter=5") as record:
         small_model().fit(X)
+    assert record[0].filename == __file__
 
 
 def test_convergence_stops_before_max_iter(X):
@@ -259,17 +260,18 @@ def test_keyboard_interrupt_keeps_weights(X, monkeypatch):
 
     monkeypatch.setattr(Trainer, "run_epoch", run_then_interrupt)
     model = small_model(max_iter=10)
-    with pytest.warns(UserWarning, match="interrupted after 2 epochs"):
+    with pytest.warns(UserWarning, match="interrupted after 2 epochs") as record:
         model.fit(X)
+    assert record[0].filename == __file__
     assert model.n_iter_ == 2
     assert all(np.all(np.isfinite(W)) for W in model.coefs_)
 
 
 def test_batch_larger_than_data_is_clipped(X):
-    with pytest.warns(
-        UserWarning, match="batch_size=500 is larger than the 40 training rows"
-    ):
-        fit_quietly(small_model(batch_size=500), X)
+    message = "batch_size=500 is larger than the 40 training rows"
+    with pytest.warns(UserWarning, match=message) as record:
+        small_model(batch_size=500, tol=1.0, n_iter_no_change=1).fit(X)
+    assert record[0].filename == __file__
 
 
 def test_single_row_fits(rng):
