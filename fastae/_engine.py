@@ -137,10 +137,20 @@ class History:
     def __init__(self):
         self.loss_curve = []
         self.validation_scores = []
+        self.n_iter = 0
+        self.watches_validation = False
+        self.restart_watch(watches_validation=False)
+
+    def restart_watch(self, watches_validation):
+        """Forget the best loss so far, which is needed when the watched loss changes.
+
+        A warm start that turns early stopping on or off switches between the
+        training and the validation loss, which are not comparable.
+        """
+        self.watches_validation = watches_validation
         self.best_loss = np.inf
         self.best_params = None
         self.no_improvement_count = 0
-        self.n_iter = 0
 
     def update(self, loss, validation_loss, params, tol):
         """Record one epoch; return True when the watched loss improved."""

@@ -125,8 +125,9 @@ class AutoencoderTransformer(
         loss (half the squared error, or the binary cross-entropy), without
         the L2 penalty.
     validation_scores_ : list of float or None
-        Validation loss of every epoch, in the same unit as ``loss_curve_``,
-        when ``early_stopping`` is set.
+        Validation loss of every epoch trained with ``early_stopping`` set, in
+        the same unit as ``loss_curve_``; None when the last call did not use
+        early stopping.
     best_loss_ : float
         Lowest watched loss: the validation loss with early stopping, the
         training loss without.
@@ -270,13 +271,14 @@ class AutoencoderTransformer(
         return self._fit_guarded(X, incremental=True)
 
     def _fit_guarded(self, X, incremental):
-        # Roll back every fitted attribute when training fails, so a failed
-        # call never leaves a half-written model behind.
-        saved = {key: value for key, value in vars(self).items() if key.endswith("_")}
+        # Roll back every fitted attribute and the training state when a call
+        # fails (a warning turned into an error included), so a failed call
+        # never leaves a half-written model behind.
+        saved = {key: value for key, value in vars(self).items() if _is_state(key)}
         try:
             return self._fit(X, incremental)
         except BaseException:
-            for key in [key for key in vars(self) if key.endswith("_")]:
+            for key in [key for key in vars(self) if _is_state(key)]:
                 delattr(self, key)
             vars(self).update(saved)
             raise
@@ -308,6 +310,8 @@ class AutoencoderTransformer(
         else:
             params = initial_parameters(layout, rng, X.dtype)
             history = History()
+        if history.watches_validation != (X_val is not None):
+            history.restart_watch(watches_validation=X_val is not None)
         state = getattr(self, "_optimizer_state", None) if warm else None
         if (
             state is None
@@ -571,6 +575,14 @@ class AutoencoderTransformer(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+# Private attributes that carry training state between calls.
+_TRAINING_STATE = ("_layer_activations", "_optimizer_state", "_history", "_rng")
+
+
+def _is_state(name):
+    return name.endswith("_") or name in _TRAINING_STATE
 
 
 def _to_model_dtype(X, dtype):

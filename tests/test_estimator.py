@@ -608,3 +608,27 @@ def test_partial_fit_new_architecture_message(X):
     model.set_params(hidden_layer_sizes=(5,))
     with pytest.raises(ValueError, match="Call fit to train a new network"):
         model.partial_fit(X)
+
+
+def test_convergence_warning_as_error_rolls_back(X):
+    model = fit_quietly(small_model(warm_start=True, max_iter=2), X)
+    weights = model.coefs_[0].copy()
+    history = model._history
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning):
+            model.fit(X)
+    np.testing.assert_array_equal(model.coefs_[0], weights)
+    assert model._history is history
+    assert len(model.loss_curve_) == 2
+
+
+def test_warm_start_switching_early_stopping_restarts_watch(X):
+    model = fit_quietly(small_model(warm_start=True, max_iter=3), X)
+    training_best = model.best_loss_
+    model.set_params(early_stopping=True)
+    fit_quietly(model, X)
+    assert model.best_loss_ == min(model.validation_scores_)
+    assert model.best_loss_ != training_best
+    assert len(model.validation_scores_) == 3
+    assert len(model.loss_curve_) == 6
