@@ -14,7 +14,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._engine import History, OptimizerState, Trainer, forward, run_epochs
@@ -438,6 +438,11 @@ class AutoencoderTransformer(
         return X_train, X_val
 
     def _resolved_batch_size(self, n_rows):
+        if isinstance(self.batch_size, bool):
+            # scikit-learn's Interval constraint lets bool through as an int.
+            raise InvalidParameterError(
+                f"batch_size must be an int or 'auto'; got {self.batch_size!r}."
+            )
         if self.batch_size == "auto":
             return min(_AUTO_BATCH_SIZE, n_rows)
         if self.batch_size > n_rows:

@@ -377,6 +377,7 @@ def test_crossentropy_on_binary_data_stays_finite(rng):
             "'validation_fraction' parameter .* Got 1.0 instead",
         ),
         ({"hidden_layer_sizes": ()}, "hidden_layer_sizes must contain at least one"),
+        ({"batch_size": True}, "batch_size must be an int or 'auto'; got True"),
         (
             {"hidden_layer_sizes": (4, 0)},
             "hidden_layer_sizes must contain positive integers",
