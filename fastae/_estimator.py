@@ -268,6 +268,13 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The updated estimator.
         """
+        if self.early_stopping:
+            warnings.warn(
+                "partial_fit trains one epoch on all of X without a validation "
+                "split: early_stopping=True applies to fit only.",
+                UserWarning,
+                stacklevel=3,  # partial_fit, scikit-learn's wrapper, the caller
+            )
         return self._fit_guarded(X, incremental=True)
 
     def _fit_guarded(self, X, incremental):
