@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
 import pytest
 
 import fastae
+from fastae._kernels import activations, dense, epoch, losses, optimizers
 
 # Compiles only the dense forward kernel, which inlines the activations from
 # another file, so each run takes seconds.
@@ -114,3 +116,18 @@ def test_editing_any_module_invalidates_cache(installed_copy, tmp_path):
     activations.write_text(activations.read_text() + "\n# edited\n")
     third = run_script(installed_copy, XDG_CACHE_HOME=cache_home)
     assert "misses 0" not in third
+
+
+def test_no_kernel_assumes_finite_values():
+    # fastmath's nnan and ninf flags would let LLVM delete the isfinite checks
+    # that detect divergence; reassoc alone keeps NaN and infinity.
+    dispatchers = [
+        value
+        for module in (activations, dense, epoch, losses, optimizers)
+        for value in vars(module).values()
+        if isinstance(value, numba.core.registry.CPUDispatcher)
+    ]
+    assert len(dispatchers) > 15
+    for dispatcher in dispatchers:
+        flags = dispatcher.targetoptions.get("fastmath", set())
+        assert flags in (False, set(), {"reassoc"}), dispatcher
