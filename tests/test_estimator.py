@@ -12,8 +12,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import fastae._engine
 from fastae import AutoencoderTransformer, TrainingDivergedError
-from fastae._engine import SMALL_PRODUCT_SIZE, Trainer
+from fastae._engine import SMALL_PRODUCT_SIZE, Trainer, _one_blas_thread
 
 
 def small_model(**params):
@@ -496,11 +497,26 @@ def test_large_network_keeps_caller_thread_limit(rng, monkeypatch):
     assert seen == [{2}]
 
 
-def test_concurrent_fits_restore_blas_threads(rng):
-    X = rng.random((2000, 8))
-    before = [
+def blas_thread_counts():
+    return [
         info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
     ]
+
+
+def test_overlapping_blas_limits_restore_once():
+    # Two fits in different threads overlap like this: the first sets the
+    # limit, the last one out restores the count the first one found.
+    with threadpool_limits(limits=2, user_api="blas"):
+        with _one_blas_thread():
+            assert set(blas_thread_counts()) == {1}
+            with _one_blas_thread():
+                assert set(blas_thread_counts()) == {1}
+            assert set(blas_thread_counts()) == {1}
+        assert set(blas_thread_counts()) == {2}
+
+
+def test_concurrent_fits_match_sequential_fits(rng):
+    X = rng.random((2000, 8))
     # tol=1 converges after a few epochs, so no thread emits a warning
     # (warning filters are not thread-safe).
     settings = {"max_iter": 30, "tol": 1.0, "n_iter_no_change": 2}
@@ -510,12 +526,11 @@ def test_concurrent_fits_restore_blas_threads(rng):
         thread.start()
     for thread in threads:
         thread.join()
-    after = [
-        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
-    ]
-    assert after == before
-    sequential = small_model(random_state=2, **settings).fit(X)
-    np.testing.assert_array_equal(models[2].coefs_[0], sequential.coefs_[0])
+    assert fastae._engine._blas_limit_users == 0
+    assert fastae._engine._blas_limiter is None
+    for seed, model in enumerate(models):
+        sequential = small_model(random_state=seed, **settings).fit(X)
+        np.testing.assert_array_equal(model.coefs_[0], sequential.coefs_[0])
 
 
 # --------------------------------------------------------- failed calls
