@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._engine import History, OptimizerState, Trainer, forward, run_epochs
 from ._kernels.activations import ACTIVATION_CODES
+from ._kernels.epoch import ACTIVATION
 from ._kernels.losses import LOSS_CODES
 from ._network import (
     build_layout,
@@ -362,7 +363,7 @@ class AutoencoderTransformer(
         if X_val is not None and history.best_params is not None:
             final = history.best_params
         self.coefs_, self.intercepts_ = unpack(final, layout)
-        self._layer_activations = layout[:, 4].copy()
+        self._layer_activations = layout[:, ACTIVATION].copy()
         self._optimizer_state = trainer.state
         self._history = history
         self._rng = rng

@@ -9,7 +9,7 @@ entries.
 import numpy as np
 
 from ._kernels.activations import ACTIVATION_CODES
-from ._kernels.epoch import BIAS_OFFSET, FAN_IN, FAN_OUT, WEIGHT_OFFSET
+from ._kernels.epoch import ACTIVATION, BIAS_OFFSET, FAN_IN, FAN_OUT, WEIGHT_OFFSET
 
 
 def layer_sizes(n_features, hidden_layer_sizes):
@@ -36,8 +36,8 @@ def build_layout(sizes, activation, output_activation):
     for layer in range(n_layers):
         layout[layer, BIAS_OFFSET] = bias_offset
         bias_offset += sizes[layer + 1]
-    layout[:, 4] = ACTIVATION_CODES[activation]
-    layout[-1, 4] = ACTIVATION_CODES[output_activation]
+    layout[:, ACTIVATION] = ACTIVATION_CODES[activation]
+    layout[-1, ACTIVATION] = ACTIVATION_CODES[output_activation]
     return layout
 
 
