@@ -252,7 +252,7 @@ def run_torch(X, config, compiled):
             return result
 
     # Warm-up: full batches, then one batch of the epoch's last size, so that
-    # the timed epoch sees no new shape. With torch.compile this compiles the
+    # the timed epoch meets no new shape. With torch.compile this compiles the
     # graphs, so its time is reported as the cold compile time.
     remainder = X.shape[0] % batch_size
     warmup_rows = min(X.shape[0], TORCH_WARMUP_BATCHES * batch_size) + remainder
@@ -295,11 +295,12 @@ def time_matmul(a, b, out):
 def run_gemm_bound(rows, config):
     """Time the matrix products of one epoch with numpy's float32 matmul.
 
-    Per layer with ``k`` inputs and ``n`` outputs and per minibatch of ``m``
-    rows: the forward product (m, k) @ (k, n), the weight gradient
-    (k, m) @ (m, n) from a transposed view, as in backpropagation, and the
-    input gradient (m, n) @ (n, k), except for the first layer, because
-    backpropagation does not need the gradient of the data. Bias, activation,
+    Each layer has ``k`` inputs and ``n`` outputs, and each minibatch ``m``
+    rows. Per layer and minibatch this times the forward product
+    (m, k) @ (k, n) and the weight gradient (k, m) @ (m, n) from a transposed
+    view, as in backpropagation. It also times the input gradient
+    (m, n) @ (n, k) for every layer but the first, because backpropagation
+    does not need the gradient of the data. Bias, activation,
     loss and optimizer work is left out, so the total is a lower bound for an
     epoch on this BLAS.
     """

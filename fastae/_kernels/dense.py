@@ -1,7 +1,7 @@
 """Fused dense-layer kernels: ``out = f(X @ W + b)`` and its backward pass.
 
-The matrix products go through BLAS (Numba's ``np.dot`` with an output array);
-the bias, the activation and its derivative are applied in one pass over the
+The matrix products go through BLAS (Numba's ``np.dot`` with an output array).
+The bias, the activation and its derivative are applied in one pass over the
 product. Shapes: ``X`` is ``(n, fan_in)``, ``W`` is ``(fan_in, fan_out)``,
 ``b`` is ``(fan_out,)`` and ``out`` is ``(n, fan_out)``. All arrays must be
 C-contiguous and share one floating dtype.
@@ -26,7 +26,7 @@ from .activations import (
 @jit
 def bias_activate(out, b, activation):
     """Replace ``out`` in place by ``f(out + b)``, row by row."""
-    # Each branch passes a constant code, so the inlined loop holds one
+    # Each branch passes a constant code, so the inlined loop contains one
     # activation's arithmetic and no branch on the code, and can vectorise.
     if activation == RELU:
         _bias_activate_rows(out, b, RELU)
