@@ -85,7 +85,7 @@ def _cache_enabled():
     return os.environ.get("FASTAE_DISABLE_CACHE", "") not in ("1", "true", "yes")
 
 
-def jit(function=None, *, reassociate=False, inline=False):
+def jit(function=None, *, reassociate=False, inline=False, parallel=False):
     """Compile ``function`` in nopython mode, cached on disk where possible.
 
     ``reassociate=True`` lets LLVM reorder floating-point additions, which it
@@ -93,14 +93,20 @@ def jit(function=None, *, reassociate=False, inline=False):
     results stay deterministic, and NaN and infinity keep their meaning.
     ``inline=True`` inlines the function into its callers before type
     inference, so a constant argument folds away the branches it selects.
+    ``parallel=True`` runs the function's ``numba.prange`` loops on Numba's
+    thread pool.
     """
     if function is None:
-        return lambda function: jit(function, reassociate=reassociate, inline=inline)
+        return lambda function: jit(
+            function, reassociate=reassociate, inline=inline, parallel=parallel
+        )
     options = dict(_OPTIONS)
     if reassociate:
         options["fastmath"] = {"reassoc"}
     if inline:
         options["inline"] = "always"
+    if parallel:
+        options["parallel"] = True
     if _cache_enabled():
         try:
             return numba.njit(cache=True, **options)(function)

@@ -1,8 +1,9 @@
 """The training loop: epochs, early stopping, progress lines and Ctrl-C.
 
-Python runs once per epoch here; each epoch runs entirely in the compiled
-:func:`~fastae._kernels.epoch.train_epoch`. The engine never touches the
-estimator: it receives arrays and settings and returns arrays and history.
+Python runs once per epoch here; each epoch runs entirely in compiled code,
+:func:`~fastae._kernels.epoch.train_epoch`, or for large networks
+:func:`~fastae._kernels.epoch.train_epoch_parallel`. The engine never touches
+the estimator: it receives arrays and settings and returns arrays and history.
 """
 
 import contextlib
@@ -14,8 +15,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ._kernels.dense import dense_forward
-from ._kernels.epoch import ADAM, NESTEROV, SGD, evaluate_loss, train_epoch, work_size
+from ._kernels.epoch import (
+    ADAM,
+    NESTEROV,
+    SGD,
+    evaluate_loss,
+    train_epoch,
+    train_epoch_parallel,
+    work_size,
+)
 from ._kernels.losses import is_finite
+from ._threads import numba_threads, training_parts
 
 
 class TrainingDivergedError(ValueError):
@@ -75,15 +85,34 @@ class Trainer:
         self.hyper = np.asarray(hyper, dtype=np.float64)
         self.batch_size = batch_size
         self.work = np.empty(work_size(layout, batch_size), dtype=params.dtype)
+        self.split_into(1)
+
+    def split_into(self, n_parts):
+        """Split each minibatch into ``n_parts`` parts trained in parallel from now on.
+
+        With one part, training runs serially and BLAS may use its own threads.
+        With more, BLAS must be limited to one thread while training runs.
+        """
+        self.n_parts = n_parts
+        if n_parts == 1:
+            self.part_grads = self.grads[np.newaxis]
+            self.part_work = self.work[np.newaxis]
+        else:
+            part_rows = -(-self.batch_size // n_parts)
+            length = work_size(self.layout, part_rows)
+            dtype = self.params.dtype
+            self.part_grads = np.zeros((n_parts, self.params.size), dtype=dtype)
+            self.part_work = np.empty((n_parts, length), dtype=dtype)
+        self.partial_losses = np.zeros(n_parts)
 
     def run_epoch(self, X, order):
         """Train on ``X[order]`` and return the mean loss per element."""
-        total = train_epoch(
+        arguments = (
             X,
             order,
             self.batch_size,
             self.params,
-            self.grads,
+            self.grads if self.n_parts == 1 else self.part_grads,
             self.state.state_a,
             self.state.state_b,
             self.layout,
@@ -91,8 +120,13 @@ class Trainer:
             self.optimizer,
             self.hyper,
             self.state.step,
-            self.work,
         )
+        if self.n_parts == 1:
+            total = train_epoch(*arguments, self.work)
+        else:
+            total = train_epoch_parallel(
+                *arguments, self.part_work, self.partial_losses
+            )
         return total / (order.size * X.shape[1])
 
     def evaluate(self, X, params=None):
@@ -180,12 +214,12 @@ def _diverged_error(epoch, loss, learning_rate):
     )
 
 
-# Below this many multiply-adds in a layer's minibatch matrix product, training
-# runs BLAS on one thread. OpenBLAS's idle workers spin through the serial
-# elementwise passes between products, and on small products that costs more
-# than the second thread gains. With another busy process on a 2-core machine,
-# two threads made a digits-sized epoch (64 x 64 x 128 products) 150 times
-# slower (measured with this engine and OpenBLAS 0.3.30).
+# Below this many multiply-adds in a layer's minibatch matrix product, serial
+# training runs BLAS on one thread. OpenBLAS's idle workers spin through the
+# serial elementwise passes between products, and on small products that costs
+# more than the second thread gains. With another busy process on a 2-core
+# machine, two threads made a digits-sized epoch (64 x 64 x 128 products) 150
+# times slower (measured with this engine and OpenBLAS 0.3.30).
 SMALL_PRODUCT_SIZE = 2**22
 
 
@@ -195,15 +229,23 @@ def run_epochs(trainer, X_train, X_val, history, **settings):
     Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
     :class:`TrainingDivergedError` when training stops being finite.
     With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
-    Small networks train with one BLAS thread. Larger ones keep the thread
-    count in force, so that a limit set by the caller still applies (joblib
-    sets one in its worker processes).
+
+    Threads: a network large enough to gain splits each minibatch across
+    Numba threads, as many as the BLAS thread count in force allows, with
+    BLAS on one thread (see :mod:`fastae._threads`). Otherwise training is
+    serial: small networks run BLAS on one thread, and larger ones keep the
+    BLAS thread count in force.
     """
-    if trainer.largest_product() < SMALL_PRODUCT_SIZE:
-        threads = _one_blas_thread()
-    else:
-        threads = contextlib.nullcontext()
-    with threads:
+    largest = trainer.largest_product()
+    n_parts = training_parts(largest, trainer.batch_size)
+    if trainer.n_parts != n_parts:
+        trainer.split_into(n_parts)
+    with contextlib.ExitStack() as stack:
+        if n_parts > 1:
+            stack.enter_context(_one_blas_thread())
+            stack.enter_context(numba_threads(n_parts))
+        elif largest < SMALL_PRODUCT_SIZE:
+            stack.enter_context(_one_blas_thread())
         return _run_epochs(trainer, X_train, X_val, history, **settings)
 
 

@@ -1,5 +1,6 @@
 """The compiled training epoch against a NumPy training loop, and its gradient."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -8,12 +9,15 @@ from fastae._kernels.epoch import (
     ADAM,
     NESTEROV,
     SGD,
+    _aligned_bound,
     evaluate_loss,
     train_epoch,
+    train_epoch_parallel,
     work_size,
 )
 from fastae._kernels.losses import LOSS_CODES
 from fastae._network import build_layout, initial_parameters
+from fastae._threads import numba_threads
 
 from . import reference
 from .conftest import DTYPES, assert_close
@@ -199,3 +203,123 @@ def test_activation_codes_cover_layout():
     assert list(layout[:, 4]) == [ACTIVATION_CODES["elu"]] * 3 + [
         ACTIVATION_CODES["sigmoid"]
     ]
+
+
+def run_parallel_epoch(
+    X, order, batch_size, layout, params, state, loss, solver, n_parts
+):
+    """Run one epoch of ``train_epoch_parallel``; return its loss sum."""
+    work_length = work_size(layout, -(-batch_size // n_parts))
+    return train_epoch_parallel(
+        X,
+        order,
+        batch_size,
+        params,
+        np.zeros((n_parts, params.size), dtype=params.dtype),
+        state["a"],
+        state["b"],
+        layout,
+        LOSS_CODES[loss],
+        SOLVERS[solver],
+        hyper_array(),
+        state["step"],
+        np.empty((n_parts, work_length), dtype=params.dtype),
+        np.zeros(n_parts),
+    )
+
+
+def zero_state(params):
+    return {
+        "a": np.zeros_like(params),
+        "b": np.zeros_like(params),
+        "step": np.zeros(1, dtype=np.int64),
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@pytest.mark.parametrize("n_parts", [1, 2, 4])
+@pytest.mark.parametrize(
+    "case", CASES[:4], ids=lambda case: f"{case[1]}-{case[3]}-{len(case[0])}"
+)
+def test_parallel_epoch_matches_numpy_loop(case, n_parts, solver, dtype, rng):
+    sizes, hidden, output, loss = case
+    layout, params, names = network(sizes, hidden, output, dtype)
+    X = rng.random((23, sizes[0])).astype(dtype)
+    order = rng.permutation(23).astype(np.int64)
+    # Batches of 5 rows split into 4 parts give parts of 1 and 2 rows, and
+    # the last batch of 3 rows leaves one part empty.
+    batch_size = 5
+
+    expected_params = params.astype(np.float64)
+    expected_state = {"a": np.zeros(params.size), "b": np.zeros(params.size), "step": 0}
+    state = zero_state(params)
+    for _ in range(2):
+        expected_params, expected_state, expected_total = reference.train_epoch(
+            expected_params,
+            X,
+            order,
+            batch_size,
+            sizes,
+            names,
+            loss,
+            solver,
+            HYPER,
+            expected_state,
+        )
+        total = run_parallel_epoch(
+            X, order, batch_size, layout, params, state, loss, solver, n_parts
+        )
+    assert params.dtype == dtype
+    assert state["step"][0] == (10 if solver == "adam" else 0)
+    np.testing.assert_allclose(
+        total, expected_total, rtol=1e-4 if dtype == np.float32 else 1e-10
+    )
+    assert_close(params, expected_params, dtype, scale=10.0)
+
+
+def test_parallel_epoch_independent_of_thread_count(rng):
+    layout, start, _ = network([40, 16, 40], "relu", "sigmoid", np.float32)
+    X = rng.random((300, 40)).astype(np.float32)
+    order = rng.permutation(300).astype(np.int64)
+    results = []
+    for n_threads in [1, numba.config.NUMBA_NUM_THREADS, 1]:
+        params = start.copy()
+        state = zero_state(params)
+        with numba_threads(n_threads):
+            total = run_parallel_epoch(
+                X, order, 64, layout, params, state, "binary_crossentropy", "adam", 3
+            )
+        results.append((total, params))
+    for total, params in results[1:]:
+        assert total == results[0][0]
+        np.testing.assert_array_equal(params, results[0][1])
+
+
+def test_parallel_epoch_stops_on_non_finite_loss():
+    layout, params, _ = network([3, 2, 3], "identity", "identity", np.float64)
+    X = np.full((8, 3), 1e300)
+    before = params.copy()
+    total = run_parallel_epoch(
+        X,
+        np.arange(8, dtype=np.int64),
+        4,
+        layout,
+        params,
+        zero_state(params),
+        "squared_error",
+        "adam",
+        2,
+    )
+    assert not np.isfinite(total)
+    np.testing.assert_array_equal(params, before)
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 1000, 100_353])
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 16])
+def test_parameter_slices_partition_buffer(size, n_parts):
+    bounds = [_aligned_bound(size, part, n_parts) for part in range(n_parts + 1)]
+    assert bounds[0] == 0
+    assert bounds[-1] == size
+    assert bounds == sorted(bounds)
+    assert all(bound % 64 == 0 for bound in bounds[:-1])

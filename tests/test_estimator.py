@@ -6,6 +6,7 @@ import threading
 import warnings
 
 import joblib
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +15,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastae._engine
 from fastae import AutoencoderTransformer, TrainingDivergedError
-from fastae._engine import SMALL_PRODUCT_SIZE, Trainer, _one_blas_thread
+from fastae._engine import Trainer, _one_blas_thread
+from fastae._threads import PARALLEL_MIN_PRODUCT
 
 
 def small_model(**params):
@@ -485,16 +487,49 @@ def test_small_network_trains_on_one_blas_thread(X, monkeypatch):
     assert seen == [{1}, {1}]
 
 
-def test_large_network_keeps_caller_thread_limit(rng, monkeypatch):
+def threads_during_fit(monkeypatch, model, X):
+    seen = []
+    original = Trainer.run_epoch
+
+    def run_and_record(self, X, order):
+        blas = {
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        }
+        seen.append((self.n_parts, numba.get_num_threads(), blas))
+        return original(self, X, order)
+
+    monkeypatch.setattr(Trainer, "run_epoch", run_and_record)
+    fit_quietly(model, X)
+    return seen
+
+
+def test_large_network_threads_within_caller_limit(rng, monkeypatch):
     X = rng.random((300, 300))
     model = small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=1)
-    assert model.batch_size * 300 * 256 >= SMALL_PRODUCT_SIZE
+    assert model.batch_size * 300 * 256 >= PARALLEL_MIN_PRODUCT
+    # A caller's limit of one thread keeps training serial.
     with threadpool_limits(limits=1, user_api="blas"):
-        seen = blas_threads_during_fit(monkeypatch, model, X)
-    assert seen == [{1}]
+        seen = threads_during_fit(monkeypatch, model, X)
+    assert seen == [(1, numba.get_num_threads(), {1})]
+    # With two threads allowed, each minibatch is split in two parts on two
+    # Numba threads, and BLAS runs on one thread inside each.
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has a single thread on this machine")
     with threadpool_limits(limits=2, user_api="blas"):
-        seen = blas_threads_during_fit(monkeypatch, model, X)
-    assert seen == [{2}]
+        seen = threads_during_fit(monkeypatch, model, X)
+        assert set(blas_thread_counts()) == {2}
+    assert seen == [(2, 2, {1})]
+
+
+def test_numba_thread_count_restored_after_fit(rng):
+    X = rng.random((300, 300))
+    model = small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=1)
+    before = numba.get_num_threads()
+    with threadpool_limits(limits=2, user_api="blas"):
+        fit_quietly(model, X)
+    assert numba.get_num_threads() == before
 
 
 def blas_thread_counts():

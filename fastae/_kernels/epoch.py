@@ -13,12 +13,13 @@ by two gradient buffers that alternate between layers.
 import math
 
 import numpy as np
+from numba import prange
 
 from .._compile import jit
 from .activations import IDENTITY
 from .dense import dense_backward, dense_forward
 from .losses import BINARY_CROSSENTROPY, loss_and_gradient, loss_sum
-from .optimizers import adam_update, sgd_update
+from .optimizers import adam_update_slice, sgd_update_slice
 
 SGD = 0
 NESTEROV = 1
@@ -98,24 +99,12 @@ def _gather(X, rows, work):
 
 
 @jit
-def _train_batch(
-    X,
-    rows,
-    params,
-    grads,
-    state_a,
-    state_b,
-    layout,
-    loss,
-    optimizer,
-    hyper,
-    step,
-    work,
-    offsets,
-):
-    """Gather ``rows`` of ``X``, then run forward, loss, backward and update.
+def _train_rows(X, rows, params, grads, layout, loss, scale, work, offsets):
+    """Gather ``rows`` of ``X``, run forward and backward, and write ``grads``.
 
-    Returns the batch loss summed over its elements.
+    ``grads`` receives ``scale`` times the gradient of the loss summed over
+    ``rows``. Returns that loss sum, or a non-finite value, in which case
+    ``grads`` is not written.
     """
     n_layers = layout.shape[0]
     n_rows = rows.size
@@ -125,12 +114,11 @@ def _train_batch(
     inputs = _gather(X, rows, work)
     _forward_batch(params, layout, loss, work, offsets, n_rows)
 
-    # Loss gradient of the per-row summed loss, averaged over the batch rows.
     outputs = _layer_view(work, offsets[n_layers], n_rows, n_features)
     grad_out = _layer_view(work, grad_offsets[0], n_rows, n_features)
-    batch_loss = loss_and_gradient(loss, outputs, inputs, 1.0 / n_rows, grad_out)
-    if not math.isfinite(batch_loss):
-        return batch_loss
+    rows_loss = loss_and_gradient(loss, outputs, inputs, scale, grad_out)
+    if not math.isfinite(rows_loss):
+        return rows_loss
 
     # Backward, alternating between the two gradient buffers.
     for layer in range(n_layers - 1, -1, -1):
@@ -165,37 +153,44 @@ def _train_batch(
             dense_backward(
                 layer_in, W, layer_out, grad_current, activation, grad_W, grad_b, None
             )
+    return rows_loss
 
-    # Update every parameter in one fused pass.
+
+@jit
+def _update_slice(
+    params, grads, state_a, state_b, layout, optimizer, hyper, step, l2, start, stop
+):
+    """Apply the optimizer step to the parameters ``start:stop``."""
     n_weights = layout[0, BIAS_OFFSET]
-    l2 = hyper[ALPHA] / n_rows
     if optimizer == ADAM:
-        step[0] += 1
-        adam_update(
+        adam_update_slice(
             params,
             grads,
             state_a,
             state_b,
+            start,
+            stop,
             n_weights,
             hyper[LEARNING_RATE],
             hyper[BETA_1],
             hyper[BETA_2],
             hyper[EPSILON],
-            step[0],
+            step,
             l2,
         )
     else:
-        sgd_update(
+        sgd_update_slice(
             params,
             grads,
             state_a,
+            start,
+            stop,
             n_weights,
             hyper[LEARNING_RATE],
             hyper[MOMENTUM],
             optimizer == NESTEROV,
             l2,
         )
-    return batch_loss
 
 
 @jit
@@ -251,25 +246,155 @@ def train_epoch(
     total = 0.0
     for start in range(0, n_rows, batch_size):
         stop = min(start + batch_size, n_rows)
-        batch_loss = _train_batch(
+        batch_rows = stop - start
+        batch_loss = _train_rows(
             X,
             order[start:stop],
             params,
             grads,
-            state_a,
-            state_b,
             layout,
             loss,
-            optimizer,
-            hyper,
-            step,
+            1.0 / batch_rows,
             work,
             offsets,
         )
         if not math.isfinite(batch_loss):
             return batch_loss
+        if optimizer == ADAM:
+            step[0] += 1
+        _update_slice(
+            params,
+            grads,
+            state_a,
+            state_b,
+            layout,
+            optimizer,
+            hyper,
+            step[0],
+            hyper[ALPHA] / batch_rows,
+            0,
+            params.size,
+        )
         total += batch_loss
     return total
+
+
+# Each thread's slice of the parameters starts on a multiple of this many
+# elements (256 bytes of float32), so that no two threads write one cache line.
+_SLICE_ALIGNMENT = 64
+
+
+@jit(parallel=True)
+def train_epoch_parallel(
+    X,
+    order,
+    batch_size,
+    params,
+    grads,
+    state_a,
+    state_b,
+    layout,
+    loss,
+    optimizer,
+    hyper,
+    step,
+    work,
+    partial_losses,
+):
+    """Run :func:`train_epoch` with each minibatch split across threads.
+
+    The rows of each minibatch are divided into ``n_parts = grads.shape[0]``
+    contiguous parts. Part ``t`` runs its forward and backward pass with its
+    own scratch buffer ``work[t]`` and writes its gradient into ``grads[t]``.
+    The parts' gradients are then summed, in order, and the optimizer updates
+    the parameters, with the parameter buffer split across the threads.
+    BLAS must run on one thread, because each part calls it from its own
+    thread.
+
+    The result depends on ``n_parts`` only through the order of floating-point
+    sums, and for a given ``n_parts`` it does not depend on how many threads
+    Numba runs, so training is deterministic.
+
+    Parameters are those of :func:`train_epoch`, except for ``grads`` of shape
+    ``(n_parts, n_params)``, ``work`` of shape ``(n_parts, work_length)`` with
+    ``work_length = work_size(layout, ceil(batch_size / n_parts))``, and
+    ``partial_losses``, a float64 scratch array of length ``n_parts``.
+    """
+    n_rows = order.size
+    n_parts = grads.shape[0]
+    n_params = params.size
+    part_rows = -(-batch_size // n_parts)
+    offsets = _buffer_offsets(layout, part_rows)
+    total = 0.0
+    for start in range(0, n_rows, batch_size):
+        stop = min(start + batch_size, n_rows)
+        batch_rows = stop - start
+        for part in prange(n_parts):
+            part_start = start + batch_rows * part // n_parts
+            part_stop = start + batch_rows * (part + 1) // n_parts
+            if part_stop > part_start:
+                partial_losses[part] = _train_rows(
+                    X,
+                    order[part_start:part_stop],
+                    params,
+                    grads[part],
+                    layout,
+                    loss,
+                    1.0 / batch_rows,
+                    work[part],
+                    offsets,
+                )
+            else:
+                grads[part, :] = 0.0
+                partial_losses[part] = 0.0
+        batch_loss = 0.0
+        for part in range(n_parts):
+            batch_loss += partial_losses[part]
+        if not math.isfinite(batch_loss):
+            return batch_loss
+        if optimizer == ADAM:
+            step[0] += 1
+        current_step = step[0]
+        l2 = hyper[ALPHA] / batch_rows
+        for part in prange(n_parts):
+            slice_start = _aligned_bound(n_params, part, n_parts)
+            slice_stop = _aligned_bound(n_params, part + 1, n_parts)
+            _sum_parts(grads, slice_start, slice_stop)
+            _update_slice(
+                params,
+                grads[0],
+                state_a,
+                state_b,
+                layout,
+                optimizer,
+                hyper,
+                current_step,
+                l2,
+                slice_start,
+                slice_stop,
+            )
+        total += batch_loss
+    return total
+
+
+@jit
+def _aligned_bound(size, part, n_parts):
+    """Return where slice ``part`` of ``n_parts`` of ``range(size)`` starts."""
+    if part == n_parts:
+        return size
+    bound = size * part // n_parts
+    return min(size, bound - bound % _SLICE_ALIGNMENT)
+
+
+@jit
+def _sum_parts(grads, start, stop):
+    """Add ``grads[1:, start:stop]`` into ``grads[0, start:stop]``, in order."""
+    # Views indexed from 0 vectorise, see optimizers._sgd_loop.
+    total = grads[0, start:stop]
+    for part in range(1, grads.shape[0]):
+        other = grads[part, start:stop]
+        for i in range(total.size):
+            total[i] += other[i]
 
 
 @jit
@@ -291,3 +416,10 @@ def evaluate_loss(X, params, layout, loss, batch_size, work):
         outputs = _layer_view(work, offsets[n_layers], stop - start, n_features)
         total += loss_sum(loss, outputs, inputs)
     return total
+
+
+@jit(parallel=True)
+def start_thread_pool(values):
+    """Write ``values[i] = i`` in parallel, which starts Numba's thread pool."""
+    for i in prange(values.size):
+        values[i] = i
