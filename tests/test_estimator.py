@@ -523,6 +523,28 @@ def test_large_network_threads_within_caller_limit(rng, monkeypatch):
     assert seen == [(2, 2, {1})]
 
 
+def test_parallel_fit_is_deterministic(rng):
+    X = rng.random((600, 300)).astype(np.float32)
+
+    def fit_parallel():
+        model = small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=3)
+        with threadpool_limits(limits=2, user_api="blas"):
+            return fit_quietly(model, X)
+
+    first = fit_parallel()
+    second = fit_parallel()
+    for a, b in zip(
+        first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_
+    ):
+        np.testing.assert_array_equal(a, b)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = fit_quietly(
+            small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=3), X
+        )
+    # One thread sums the gradient in another order: close, not identical.
+    np.testing.assert_allclose(serial.coefs_[0], first.coefs_[0], atol=1e-5)
+
+
 def test_numba_thread_count_restored_after_fit(rng):
     X = rng.random((300, 300))
     model = small_model(hidden_layer_sizes=(256,), batch_size=256, max_iter=1)
