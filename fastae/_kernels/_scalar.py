@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import literal_unroll, types
 from numba.extending import intrinsic, overload
 
 from .._compile import jit
@@ -78,26 +78,38 @@ def _round_to_integer(typingctx, x):
 
 @intrinsic
 def _power_of_two(typingctx, n):
-    """Return ``2.0**n`` for a float32 ``n`` holding an integer in [-126, 127].
+    """Return ``2.0**n`` for a float ``n`` holding an integer in the normal range.
 
-    The result is built from its exponent bits, which vectorises where a call
-    to ``ldexp`` does not.
+    That is [-126, 127] for float32 and [-1022, 1023] for float64. The result
+    is built from its exponent bits, which vectorises where ``ldexp`` does not.
     """
+    if n == types.float32:
+        width, bias, mantissa_bits, float_type = 32, 127, 23, ir.FloatType()
+    else:
+        width, bias, mantissa_bits, float_type = 64, 1023, 52, ir.DoubleType()
 
     def codegen(context, builder, signature, args):
-        int32 = ir.IntType(32)
-        exponent = builder.add(builder.fptosi(args[0], int32), ir.Constant(int32, 127))
-        bits = builder.shl(exponent, ir.Constant(int32, 23))
-        return builder.bitcast(bits, ir.FloatType())
+        integer = ir.IntType(width)
+        exponent = builder.add(
+            builder.fptosi(args[0], integer), ir.Constant(integer, bias)
+        )
+        bits = builder.shl(exponent, ir.Constant(integer, mantissa_bits))
+        return builder.bitcast(bits, float_type)
 
-    return types.float32(types.float32), codegen
+    return n(n), codegen
 
 
 # ln 2 split in two (Cody and Waite): the high part has trailing zero bits, so
-# n * _LN2_HIGH is exact for the |n| <= 150 used here.
+# n * high is exact for the n used here. The float64 pair is fdlibm's.
 _LOG2_E = 1.4426950408889634
-_LN2_HIGH = 0.693145751953125
-_LN2_LOW = 1.428606765330187e-06
+_LN2_HIGH_32 = 0.693145751953125
+_LN2_LOW_32 = 1.428606765330187e-06
+_LN2_HIGH_64 = 6.93147180369123816490e-01
+_LN2_LOW_64 = 1.90821492927058770002e-10
+
+# 1 / k! for k = 0..13, the Taylor coefficients of exp.
+_INVERSE_FACTORIALS = tuple(1.0 / math.factorial(k) for k in range(14))
+_REVERSED_FACTORIALS = _INVERSE_FACTORIALS[12::-1]
 
 
 def exp_nonpositive(y):
@@ -109,14 +121,14 @@ def exp_nonpositive(y):
 def _exp_nonpositive_compiled(y):
     if y == types.float32:
         return lambda y: _exp_nonpositive_float32(y)
-    return lambda y: math.exp(y)
+    return lambda y: _exp_nonpositive_float64(y)
 
 
 @jit
 def _exp_nonpositive_float32(y):
-    # libm's expf is a scalar call that keeps LLVM from vectorising the loop
-    # around it, and it dominates a cross-entropy pass. This polynomial
-    # vectorises. exp(y) = 2**n * exp(r) with n = round(y / ln 2) and
+    # libm's exp and expf are scalar calls that keep LLVM from vectorising
+    # the loop around them, and they dominate a cross-entropy pass. This
+    # polynomial vectorises. exp(y) = 2**n * exp(r) with n = round(y / ln 2) and
     # |r| <= ln(2) / 2, where a degree-7 Taylor polynomial is within 1e-7 of
     # exp(r). The relative error is under 2e-7 for results above float32's
     # smallest normal number (libm's expf: 1.2e-7). Below it, the result is
@@ -124,7 +136,7 @@ def _exp_nonpositive_float32(y):
     # y = -104. NaN stays NaN and -inf gives 0.
     y_clamped = max(y, np.float32(-104.0))
     n = _round_to_integer(y_clamped * np.float32(_LOG2_E))
-    r = (y_clamped - n * np.float32(_LN2_HIGH)) - n * np.float32(_LN2_LOW)
+    r = (y_clamped - n * np.float32(_LN2_HIGH_32)) - n * np.float32(_LN2_LOW_32)
     p = np.float32(1.0 / 5040.0)
     p = p * r + np.float32(1.0 / 720.0)
     p = p * r + np.float32(1.0 / 120.0)
@@ -136,6 +148,23 @@ def _exp_nonpositive_float32(y):
     # 2**n for n down to -150 is below float32's normal range, so it is applied
     # as two normal factors and the product rounds to a subnormal.
     n_high = max(n, np.float32(-63.0))
+    result = p * _power_of_two(n_high) * _power_of_two(n - n_high)
+    return y if math.isnan(y) else result
+
+
+@jit
+def _exp_nonpositive_float64(y):
+    # The float64 twin of _exp_nonpositive_float32, with a degree-13 Taylor
+    # polynomial (truncation error 5e-18 for |r| <= ln(2) / 2). Results below
+    # float64's smallest normal number are subnormal, and exp reaches 0 near
+    # y = -746.
+    y_clamped = max(y, -746.0)
+    n = _round_to_integer(y_clamped * _LOG2_E)
+    r = (y_clamped - n * _LN2_HIGH_64) - n * _LN2_LOW_64
+    p = _INVERSE_FACTORIALS[13]
+    for k in literal_unroll(_REVERSED_FACTORIALS):
+        p = p * r + k
+    n_high = max(n, -537.0)
     result = p * _power_of_two(n_high) * _power_of_two(n - n_high)
     return y if math.isnan(y) else result
 

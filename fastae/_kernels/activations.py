@@ -12,7 +12,7 @@ the float type of its argument.
 import math
 
 from .._compile import jit
-from ._scalar import cast
+from ._scalar import cast, exp_nonpositive, log1p_unit
 
 IDENTITY = 0
 RELU = 1
@@ -39,7 +39,7 @@ LEAKY_RELU_SLOPE = 0.01
 @jit
 def sigmoid(z):
     """Return ``1 / (1 + exp(-z))`` without overflow for large ``|z|``."""
-    e = math.exp(-abs(z))
+    e = exp_nonpositive(-abs(z))
     s = cast(1.0, z) / (cast(1.0, z) + e)
     return s if z >= 0 else e * s
 
@@ -47,7 +47,7 @@ def sigmoid(z):
 @jit
 def softplus(z):
     """Return ``log(1 + exp(z))`` without overflow for large ``|z|``."""
-    return max(z, cast(0.0, z)) + math.log1p(math.exp(-abs(z)))
+    return max(z, cast(0.0, z)) + log1p_unit(exp_nonpositive(-abs(z)))
 
 
 @jit

@@ -74,9 +74,9 @@ def _squared_error_row(out, target, scale, grad_out):
 def _crossentropy_row(logits, target, scale, grad_out):
     one = cast(1.0, logits)
     zero = cast(0.0, logits)
-    # exp(-|z|) gets a loop of its own, written into grad_out. For float64 it
-    # is libm's exp, a scalar call that would keep LLVM from vectorising the
-    # second loop, and for float32 the loop vectorises too.
+    # exp(-|z|) gets a loop of its own, written into grad_out. Both loops
+    # vectorise, and two short loops over a row in L1 cache measured as fast
+    # as one fused loop.
     for j in range(logits.size):
         grad_out[j] = exp_nonpositive(-abs(logits[j]))
     # The row's sum stays in the logits' dtype so that the loop vectorises at
