@@ -13,8 +13,10 @@ spreads over all of them. A further subprocess times the matrix products of
 one epoch with numpy's float32 matmul, a lower bound for any implementation
 that runs them through the same BLAS.
 
-Run ``python bench/peers/epoch.py --help`` for the options.
-docs/benchmarks.md records the measured results.
+Run ``python bench/peers/epoch.py --help`` for the options. This script times
+one network and batch size at a time. bench/peers/compare.py reuses its workers
+for every benchmark scenario, and docs/benchmarks.md is generated from the
+results of compare.py.
 """
 
 import argparse
@@ -40,8 +42,9 @@ N_FEATURES = 784
 DEFAULT_ROWS = 60_000
 
 # Rows of the untimed fit that compiles fastae's Numba kernels (or loads them
-# from the disk cache) before the timed fit. The sklearn worker runs the same
-# warm-up fit so both libraries start equally warm.
+# from the disk cache) before the timed fit, raised to the batch size for larger
+# batches. The sklearn worker runs the same warm-up fit so both libraries start
+# equally warm.
 WARMUP_ROWS = 512
 
 # Full minibatches of the untimed PyTorch warm-up before the timed epoch. The
@@ -77,6 +80,11 @@ def batch_sizes(rows, batch_size):
     return sizes
 
 
+def warmup_rows(config):
+    """Return the rows of the untimed warm-up fit: at least one full minibatch."""
+    return max(WARMUP_ROWS, config["batch_size"])
+
+
 def blas_info():
     """Return threadpoolctl's description of the thread pools loaded now."""
     from threadpoolctl import threadpool_info
@@ -109,7 +117,7 @@ def run_fastae(X, config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
-        make_model().fit(X[:WARMUP_ROWS])
+        make_model().fit(X[: warmup_rows(config)])
         warmup_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -145,7 +153,8 @@ def run_sklearn(X, config):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        make_model().fit(X[:WARMUP_ROWS], X[:WARMUP_ROWS])
+        rows = warmup_rows(config)
+        make_model().fit(X[:rows], X[:rows])
 
         start = time.perf_counter()
         model = make_model().fit(X, X)
@@ -276,13 +285,16 @@ def run_torch(X, config, compiled):
     return result
 
 
-def time_matmul(a, b, out):
-    """Return the fastest mean seconds of ``a @ b`` over three timing loops."""
+def time_matmul(a, b, out, min_seconds=GEMM_MIN_SECONDS):
+    """Return the fastest mean seconds of ``a @ b`` over three timing loops.
+
+    Each loop repeats the product for about ``min_seconds``.
+    """
     np.matmul(a, b, out=out)
     start = time.perf_counter()
     np.matmul(a, b, out=out)
     once = max(time.perf_counter() - start, 1e-7)
-    repeats = max(1, int(GEMM_MIN_SECONDS / once))
+    repeats = max(1, int(min_seconds / once))
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
@@ -302,8 +314,10 @@ def run_gemm_bound(rows, config):
     (m, n) @ (n, k) for every layer but the first, because backpropagation
     does not need the gradient of the data. Bias, activation,
     loss and optimizer work is left out, so the total is a lower bound for an
-    epoch on this BLAS.
+    epoch on this BLAS. ``config["gemm_min_s"]``, if present, sets the seconds
+    of each timing loop.
     """
+    min_seconds = config.get("gemm_min_s", GEMM_MIN_SECONDS)
     rng = np.random.default_rng(0)
     widths = layer_widths(config["hidden"])
     batches = batch_sizes(rows, config["batch_size"])
@@ -322,7 +336,7 @@ def run_gemm_bound(rows, config):
             if layer > 0:
                 shapes.append(("input-gradient", dz, w.T, np.empty((m, k), np.float32)))
             for kind, a, b, out in shapes:
-                seconds = time_matmul(a, b, out)
+                seconds = time_matmul(a, b, out, min_seconds)
                 flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
                 products.append(
                     {
@@ -340,7 +354,7 @@ def run_gemm_bound(rows, config):
 
     size = PEAK_GEMM_SIZE
     a, b = array(size, size), array(size, size)
-    peak_seconds = time_matmul(a, b, np.empty((size, size), np.float32))
+    peak_seconds = time_matmul(a, b, np.empty((size, size), np.float32), min_seconds)
     return {
         "epoch_s": epoch_seconds,
         "epoch_flops": epoch_flops,
