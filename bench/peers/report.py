@@ -244,6 +244,15 @@ def summary_section(record):
     return lines
 
 
+def data_description(source):
+    """Return the JSON's data source without the local folder it was read from.
+
+    The folder is specific to the machine of the run, and the command line
+    above the tables already shows it.
+    """
+    return source.split(" from ", 1)[0] if source.startswith("MNIST") else source
+
+
 def method_section(record):
     settings = record["settings"]
     data = record["data"]
@@ -252,7 +261,7 @@ def method_section(record):
         "",
         (
             f"The data is {data['rows']} rows of {data['features']} float32 values: "
-            f"{data['source']}. Every measurement runs in a fresh subprocess, so no "
+            f"{data_description(data['source'])}. Every measurement runs in a fresh subprocess, so no "
             "library's thread pools, allocator or JIT cache affect another. The "
             f"run had {plural(settings['rounds'], 'round')}. Rounds interleave all "
             "scenarios and implementations: round 1 runs each of them once, then "
