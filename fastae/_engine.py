@@ -95,14 +95,14 @@ class Trainer:
         """
         self.n_parts = n_parts
         if n_parts == 1:
-            self.part_grads = self.grads[np.newaxis]
-            self.part_work = self.work[np.newaxis]
-        else:
-            part_rows = -(-self.batch_size // n_parts)
-            length = work_size(self.layout, part_rows)
-            dtype = self.params.dtype
-            self.part_grads = np.zeros((n_parts, self.params.size), dtype=dtype)
-            self.part_work = np.empty((n_parts, length), dtype=dtype)
+            # Serial training uses self.grads and self.work.
+            self.part_grads = self.part_work = self.partial_losses = None
+            return
+        part_rows = -(-self.batch_size // n_parts)
+        length = work_size(self.layout, part_rows)
+        dtype = self.params.dtype
+        self.part_grads = np.zeros((n_parts, self.params.size), dtype=dtype)
+        self.part_work = np.empty((n_parts, length), dtype=dtype)
         self.partial_losses = np.zeros(n_parts)
 
     def run_epoch(self, X, order):

@@ -307,9 +307,9 @@ def training_method_lines(record):
         (
             "Each training scenario trains the same dense autoencoder in every "
             "implementation for one epoch of minibatch Adam with learning rate "
-            f"{learning_rate:g}: the encoder widths of the scenario, the decoder "
-            "mirroring them, ReLU on every hidden layer and a linear output layer "
-            "whose logits feed the loss."
+            f"{learning_rate:g}. The network has the encoder widths of the "
+            "scenario, a decoder mirroring them, ReLU on every hidden layer and a "
+            "linear output layer whose logits feed the loss."
         ),
         "",
         "| Name | What one measurement times |",
