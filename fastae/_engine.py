@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._kernels.dense import dense_forward
+from ._kernels.dense import dense_forward, dense_forward_finite
 from ._kernels.epoch import (
     ADAM,
     NESTEROV,
@@ -152,17 +152,23 @@ class Trainer:
 
 
 def forward(X, coefs, intercepts, activations):
-    """Return the output of the dense layers ``coefs``/``intercepts`` on ``X``.
+    """Run the dense layers ``coefs``/``intercepts`` on ``X``.
 
-    ``activations`` contains one activation code per layer. The result has the
-    dtype of ``X``, which must match the dtype of the weights.
+    ``activations`` contains one activation code per layer. Returns the output,
+    in the dtype of ``X`` (which must match the dtype of the weights), and
+    whether the first layer's pre-activation was finite, which is False when
+    ``X`` holds an infinite or NaN value or the first product overflowed.
     """
     out = X
-    for W, b, activation in zip(coefs, intercepts, activations):
+    first_finite = True
+    for layer, (W, b, activation) in enumerate(zip(coefs, intercepts, activations)):
         layer_out = np.empty((out.shape[0], W.shape[1]), dtype=X.dtype)
-        dense_forward(out, W, b, activation, layer_out)
+        if layer == 0:
+            first_finite = dense_forward_finite(out, W, b, activation, layer_out)
+        else:
+            dense_forward(out, W, b, activation, layer_out)
         out = layer_out
-    return out
+    return out, first_finite
 
 
 class History:

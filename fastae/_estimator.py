@@ -14,6 +14,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -491,15 +492,28 @@ class AutoencoderTransformer(
 
     def _checked_input(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=_FLOAT_DTYPES,
+            order="C",
+            ensure_all_finite=False,
+        )
         return _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
 
     def _run_layers(self, X, layers):
         coefs = self.coefs_[layers]
         intercepts = self.intercepts_[layers]
         _check_layers(coefs, intercepts, X.dtype)
-        out = forward(X, coefs, intercepts, self._layer_activations[layers])
-        if not np.isfinite(out).all():
+        out, input_finite = forward(
+            X, coefs, intercepts, self._layer_activations[layers]
+        )
+        # Infinite and NaN inputs are found from the first layer's narrow
+        # pre-activation, which costs far less than a pass over X itself.
+        if not input_finite:
+            assert_all_finite(X, input_name="X")
+        if not (input_finite and np.isfinite(out).all()):
             raise ValueError(
                 "The network's output overflowed to infinity or NaN for this input, "
                 f"whose largest magnitude is {float(np.max(np.abs(X)))!r}. Scale the "
@@ -538,7 +552,9 @@ class AutoencoderTransformer(
         """
         check_is_fitted(self)
         dtype = self.coefs_[0].dtype
-        Z = check_array(X, dtype=_FLOAT_DTYPES, order="C", input_name="X")
+        Z = check_array(
+            X, dtype=_FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
+        )
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
@@ -603,7 +619,10 @@ def _to_model_dtype(X, dtype):
     if X.dtype == dtype:
         return X
     limit = np.finfo(dtype).max
-    if np.abs(X).max(initial=0.0) > limit:
+    largest = np.abs(X).max(initial=0.0)
+    if not np.isfinite(largest):
+        assert_all_finite(X, input_name="X")
+    if largest > limit:
         raise ValueError(
             f"X has values up to {float(np.abs(X).max())!r} in magnitude, beyond "
             f"the {dtype} range (+-{float(limit):.4g}) of this model, which was "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastae._kernels.activations import ACTIVATION_CODES
-from fastae._kernels.dense import dense_backward, dense_forward
+from fastae._kernels.dense import dense_backward, dense_forward, dense_forward_finite
 
 from . import reference
 from .conftest import DTYPES, SHAPES, assert_close
@@ -29,6 +29,37 @@ def test_dense_forward_matches_reference(name, shape, dtype, rng):
     expected, z = reference.dense_forward(X, W, b, name)
     assert out.dtype == dtype
     assert_close(out, expected, dtype, scale=max(np.abs(z).max(), 1.0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bad_value", [None, np.nan, np.inf, -np.inf])
+def test_dense_forward_finite_flags_bad_rows(bad_value, name, dtype, rng):
+    X, W, b = random_layer(rng, 37, 11, 5, dtype)
+    if bad_value is not None:
+        X[rng.integers(37), rng.integers(11)] = bad_value
+    out = np.empty((37, 5), dtype=dtype)
+    finite = dense_forward_finite(X, W, b, ACTIVATION_CODES[name], out)
+    with np.errstate(invalid="ignore"):
+        expected, z = reference.dense_forward(X, W, b, name)
+    assert finite == bool(np.isfinite(z).all())
+    assert finite == (bad_value is None)
+    rows = np.isfinite(z).all(axis=1)
+    scale = max(np.abs(z[rows]).max(), 1.0)
+    assert_close(out[rows], expected[rows], dtype, scale=scale)
+    # The row with the bad value holds NaN where the reference does and the
+    # activation's limits (0 or -1 for -inf, inf for inf) elsewhere.
+    np.testing.assert_allclose(out[~rows], expected[~rows], rtol=1e-6)
+
+
+def test_dense_forward_finite_flags_overflow():
+    IDENTITY = ACTIVATION_CODES["identity"]
+    X = np.full((2, 3), 3e38, dtype=np.float32)
+    W = np.full((3, 2), -1.0, dtype=np.float32)
+    out = np.empty((2, 2), dtype=np.float32)
+    assert not dense_forward_finite(X, W, np.zeros(2, np.float32), IDENTITY, out)
+    W[:] = 1e-3
+    assert dense_forward_finite(X, W, np.zeros(2, np.float32), IDENTITY, out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

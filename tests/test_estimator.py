@@ -294,16 +294,28 @@ def test_early_stopping_with_twelve_rows(rng):
 
 @pytest.mark.parametrize(
     "bad_value, message",
-    [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity")],
+    [
+        (np.nan, "Input X contains NaN"),
+        (np.inf, "Input X contains infinity"),
+        (-np.inf, "Input X contains infinity"),
+    ],
 )
-def test_non_finite_input_raises(bad_value, message, rng):
-    X = rng.random((50, 4))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_input_raises(bad_value, message, dtype, rng):
+    X = rng.random((50, 4)).astype(dtype)
     X[10, 2] = bad_value
     with pytest.raises(ValueError, match=message):
         small_model().fit(X)
-    model = fit_quietly(small_model(), rng.random((50, 4)))
+    # The relu encoder would map a pre-activation of -inf to a finite 0, so
+    # the check must not rely on the output alone.
+    model = fit_quietly(small_model(activation="relu"), rng.random((50, 4)))
     with pytest.raises(ValueError, match=message):
         model.transform(X)
+    with pytest.raises(ValueError, match=message):
+        model.score_samples(X)
+    float32_model = fit_quietly(small_model(), rng.random((50, 4)).astype(np.float32))
+    with pytest.raises(ValueError, match=message):
+        float32_model.transform(X.astype(np.float64))
     codes = model.transform(rng.random((5, 4)))
     codes[0, 0] = bad_value
     with pytest.raises(ValueError, match=message):
@@ -654,6 +666,18 @@ def test_overflowing_output_raises(X):
     model = fit_quietly(small_model(), X)
     with pytest.raises(ValueError, match="output overflowed .* Scale the data"):
         model.transform(np.full((5, 8), 1.7e308))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_overflow_hidden_by_relu_raises(X, sign):
+    # Large finite inputs can overflow the first product to -inf, which relu
+    # turns into a finite 0; that must still be reported.
+    model = fit_quietly(small_model(activation="relu"), X)
+    model.coefs_[0][:, 0] = 1.0
+    too_large = np.zeros((3, 8))
+    too_large[1] = sign * 1e308
+    with pytest.raises(ValueError, match="output overflowed .* Scale the data"):
+        model.transform(too_large)
 
 
 def test_edited_intercept_shape_raises(X):

@@ -64,6 +64,33 @@ def dense_forward(X, W, b, activation, out):
 
 
 @jit
+def dense_forward_finite(X, W, b, activation, out):
+    """Write ``f(X @ W + b)`` into ``out``; return whether ``X @ W + b`` is finite.
+
+    An infinite or NaN input value makes the pre-activation of its whole row
+    infinite or NaN, because every column's sum contains a term with it. The
+    check therefore finds bad inputs by reading the narrow pre-activation
+    instead of ``X``, before an activation such as relu can map ``-inf`` to 0.
+    """
+    np.dot(X, W, out)
+    finite = _rows_finite(out, b)
+    bias_activate(out, b, activation)
+    return finite
+
+
+@jit
+def _rows_finite(out, b):
+    n_rows, n_cols = out.shape
+    infinity = np.inf
+    bad = 0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            # False for NaN as well as for both infinities.
+            bad |= not abs(out[i, j] + b[j]) < infinity
+    return bad == 0
+
+
+@jit
 def activation_backward(grad_out, out, activation, grad_b):
     """Turn ``dL/d(out)`` into ``dL/dz`` in place and sum it into ``grad_b``.
 
