@@ -129,6 +129,10 @@ class Trainer:
             )
         return total / (order.size * X.shape[1])
 
+    def params_copy(self):
+        """Return a copy of the parameters."""
+        return self.params.copy()
+
     def evaluate(self, X, params=None):
         """Return the mean loss per element of the network on ``X``."""
         params = self.params if params is None else params
@@ -192,8 +196,12 @@ class History:
         self.best_params = None
         self.no_improvement_count = 0
 
-    def update(self, loss, validation_loss, params, tol):
-        """Record one epoch; return True when the watched loss improved."""
+    def update(self, loss, validation_loss, params_copy, tol):
+        """Record one epoch; return True when the watched loss improved.
+
+        ``params_copy`` returns a copy of the parameters, taken only when the
+        validation loss improved.
+        """
         self.loss_curve.append(loss)
         self.n_iter += 1
         watched = loss if validation_loss is None else validation_loss
@@ -206,7 +214,7 @@ class History:
         if watched < self.best_loss:
             self.best_loss = watched
             if validation_loss is not None:
-                self.best_params = params.copy()
+                self.best_params = params_copy()
             return True
         return False
 
@@ -242,6 +250,14 @@ def run_epochs(trainer, X_train, X_val, history, **settings):
     serial: small networks run BLAS on one thread, and larger ones keep the
     BLAS thread count in force.
     """
+    if getattr(trainer, "device", "cpu") == "cuda":
+        try:
+            return _run_epochs(trainer, X_train, X_val, history, **settings)
+        finally:
+            if settings["verbose"]:
+                print(
+                    f"CUDA transfers during training: {trainer.transfers}", flush=True
+                )
     largest = trainer.largest_product()
     n_parts = training_parts(largest, trainer.batch_size)
     if trainer.n_parts != n_parts:
@@ -307,7 +323,7 @@ def _run_epochs(
             if not np.isfinite(loss) or not trainer.parameters_finite():
                 raise _diverged_error(epoch, loss, learning_rate)
             validation_loss = None if X_val is None else trainer.evaluate(X_val)
-            history.update(loss, validation_loss, trainer.params, tol)
+            history.update(loss, validation_loss, trainer.params_copy, tol)
             if verbose:
                 _print_epoch(epoch, loss, validation_loss, time.perf_counter() - start)
         except KeyboardInterrupt:

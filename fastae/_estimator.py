@@ -3,6 +3,7 @@
 import copy
 import math
 import numbers
+import sys
 import warnings
 from typing import ClassVar
 
@@ -113,6 +114,16 @@ class AutoencoderTransformer(
         Adam's term added to the denominator for numerical stability.
     n_iter_no_change : int, default=10
         Epochs without an improvement of ``tol`` after which ``fit`` stops.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where ``fit`` trains and ``transform``, ``inverse_transform`` and
+        ``score_samples`` compute. ``"cuda"`` uses an NVIDIA GPU through
+        numba-cuda (the ``cuda`` extra) and raises an error naming what is
+        missing when that cannot work; ``"auto"`` uses the GPU when one is
+        usable and the CPU otherwise. The fitted attributes are NumPy arrays
+        whatever the device, so ``set_params(device=...)`` moves a fitted
+        model. With the GPU, these methods also accept GPU arrays (objects with
+        ``__cuda_array_interface__``, such as CuPy arrays) and return GPU
+        arrays for them.
 
     Attributes
     ----------
@@ -181,6 +192,7 @@ class AutoencoderTransformer(
         "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     def __init__(
@@ -208,6 +220,7 @@ class AutoencoderTransformer(
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        device="cpu",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -231,6 +244,7 @@ class AutoencoderTransformer(
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.device = device
 
     # ------------------------------------------------------------------ fit
 
@@ -329,7 +343,10 @@ class AutoencoderTransformer(
         ):
             state = OptimizerState(self.solver, n_parameters(layout), X.dtype)
 
-        trainer = Trainer(
+        trainer_class = Trainer
+        if self._uses_gpu():
+            from ._cuda.engine import CudaTrainer as trainer_class
+        trainer = trainer_class(
             params,
             layout,
             loss=LOSS_CODES[self.loss],
@@ -385,6 +402,19 @@ class AutoencoderTransformer(
                 stacklevel=_CALLER_OF_FIT,
             )
         return self
+
+    def _uses_gpu(self):
+        """Return True for the GPU; raise when ``device="cuda"`` cannot work."""
+        if self.device == "cpu":
+            return False
+        from ._cuda import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is None:
+            return True
+        if self.device == "auto":
+            return False
+        raise RuntimeError(f"device='cuda' cannot be used: {reason}.")
 
     def _check_hidden_layer_sizes(self):
         hidden = np.ravel(np.asarray(self.hidden_layer_sizes))
@@ -492,6 +522,8 @@ class AutoencoderTransformer(
 
     def _checked_input(self, X):
         check_is_fitted(self)
+        if _is_device_array(X):
+            return self._checked_device_input(X, self.n_features_in_, "features")
         X = validate_data(
             self,
             X,
@@ -502,21 +534,59 @@ class AutoencoderTransformer(
         )
         return _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
 
+    def _checked_device_input(self, X, width, unit):
+        """Check a GPU array's device, shape and dtype, without copying it."""
+        if not self._uses_gpu():
+            raise ValueError(
+                f"X is a GPU array but this model computes on the CPU "
+                f"(device={self.device!r}). Call set_params(device='cuda'), or "
+                "copy X to the host first."
+            )
+        shape = tuple(X.shape)
+        if len(shape) != 2 or shape[1] != width:
+            raise ValueError(
+                f"X has shape {shape}, but this method expects 2-D input with "
+                f"{width} {unit}."
+            )
+        dtype = self.coefs_[0].dtype
+        if np.dtype(X.dtype) != dtype:
+            raise ValueError(
+                f"X is a GPU array of dtype {np.dtype(X.dtype)}, but the model "
+                f"computes in {dtype}. Convert it on the GPU, for example with "
+                f"X.astype('{dtype}')."
+            )
+        return X
+
     def _run_layers(self, X, layers):
         coefs = self.coefs_[layers]
         intercepts = self.intercepts_[layers]
         _check_layers(coefs, intercepts, X.dtype)
-        out, input_finite = forward(
-            X, coefs, intercepts, self._layer_activations[layers]
-        )
+        activations = self._layer_activations[layers]
+        if _is_device_array(X) or self._uses_gpu():
+            from ._cuda.engine import forward as cuda_forward
+
+            out, input_finite, output_finite = cuda_forward(
+                X, coefs, intercepts, activations
+            )
+        else:
+            out, input_finite = forward(X, coefs, intercepts, activations)
+            output_finite = None
         # Infinite and NaN inputs are found from the first layer's narrow
         # pre-activation, which costs far less than a pass over X itself.
         if not input_finite:
+            if _is_device_array(X):
+                raise ValueError(
+                    "Input X contains NaN or infinity, or values so large that "
+                    "the first layer overflowed. Remove or scale them."
+                )
             assert_all_finite(X, input_name="X")
-        if not (input_finite and np.isfinite(out).all()):
+        if output_finite is None:
+            output_finite = bool(np.isfinite(out).all())
+        if not (input_finite and output_finite):
+            largest = "unknown" if _is_device_array(X) else float(np.max(np.abs(X)))
             raise ValueError(
                 "The network's output overflowed to infinity or NaN for this input, "
-                f"whose largest magnitude is {float(np.max(np.abs(X)))!r}. Scale the "
+                f"whose largest magnitude is {largest!r}. Scale the "
                 "data the way the training data was scaled."
             )
         return out
@@ -527,12 +597,13 @@ class AutoencoderTransformer(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to encode.
+            Data to encode. With ``device="cuda"`` it may be a GPU array.
 
         Returns
         -------
         ndarray of shape (n_samples, code_size)
-            The codes, in the dtype the model was fitted with.
+            The codes, in the dtype the model was fitted with; a GPU array
+            when ``X`` is one.
         """
         X = self._checked_input(X)
         return self._run_layers(X, slice(0, self._n_encoder_layers))
@@ -543,14 +614,19 @@ class AutoencoderTransformer(
         Parameters
         ----------
         X : array-like of shape (n_samples, code_size)
-            Codes, as returned by ``transform``.
+            Codes, as returned by ``transform``. With ``device="cuda"`` it may
+            be a GPU array.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features_in_)
-            The reconstructions.
+            The reconstructions; a GPU array when ``X`` is one.
         """
         check_is_fitted(self)
+        layers = slice(self._n_encoder_layers, None)
+        if _is_device_array(X):
+            Z = self._checked_device_input(X, self._n_features_out, "code values")
+            return self._run_layers(Z, layers)
         dtype = self.coefs_[0].dtype
         Z = check_array(
             X, dtype=_FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
@@ -561,7 +637,7 @@ class AutoencoderTransformer(
                 f"of width {self._n_features_out}, the output width of transform."
             )
         Z = _writeable(_to_model_dtype(Z, dtype))
-        return self._run_layers(Z, slice(self._n_encoder_layers, None))
+        return self._run_layers(Z, layers)
 
     def score_samples(self, X):
         """Return the negative mean squared reconstruction error of each row.
@@ -572,15 +648,20 @@ class AutoencoderTransformer(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to score.
+            Data to score. With ``device="cuda"`` it may be a GPU array.
 
         Returns
         -------
         ndarray of shape (n_samples,)
-            ``-mean((X - reconstruction) ** 2, axis=1)``.
+            ``-mean((X - reconstruction) ** 2, axis=1)``; a GPU array when
+            ``X`` is one.
         """
         X = self._checked_input(X)
         reconstruction = self._run_layers(X, slice(None))
+        if _is_device_array(X):
+            from ._cuda.engine import scores
+
+            return scores(X, reconstruction)
         return -np.mean(np.square(X - reconstruction), axis=1)
 
     def score(self, X, y=None):
@@ -652,6 +733,15 @@ def _check_layers(coefs, intercepts, dtype):
                 f"{layer - 1} outputs {coefs[layer - 1].shape[1]} values. Refit "
                 "the model."
             )
+
+
+def _is_device_array(X):
+    # Numba's own device arrays are recognised by Numba, which covers those
+    # of its CUDA simulator. Numba's CUDA module is not imported for this.
+    if hasattr(X, "__cuda_array_interface__"):
+        return True
+    numba_cuda = sys.modules.get("numba.cuda")
+    return numba_cuda is not None and numba_cuda.devicearray.is_cuda_ndarray(X)
 
 
 def _writeable(X):

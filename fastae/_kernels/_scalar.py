@@ -19,8 +19,10 @@ from .._compile import jit
 
 def cast(value, like):
     """Return ``value`` converted to the float type of ``like`` (a scalar or array)."""
-    dtype = like.dtype if isinstance(like, np.ndarray) else type(like)
-    return dtype(value)
+    # Arrays of any kind (the CUDA simulator's included) and NumPy scalars
+    # have a dtype; Python floats do not.
+    dtype = getattr(like, "dtype", None)
+    return type(like)(value) if dtype is None else np.dtype(dtype).type(value)
 
 
 @overload(cast)
@@ -44,7 +46,7 @@ def log1p_unit(e):
     return np.log1p(e)
 
 
-@overload(log1p_unit)
+@overload(log1p_unit, target="cpu")
 def _log1p_unit_compiled(e):
     n_terms = _LOG1P_TERMS[e]
 
@@ -117,7 +119,7 @@ def exp_nonpositive(y):
     return np.exp(y)
 
 
-@overload(exp_nonpositive)
+@overload(exp_nonpositive, target="cpu")
 def _exp_nonpositive_compiled(y):
     if y == types.float32:
         return lambda y: _exp_nonpositive_float32(y)

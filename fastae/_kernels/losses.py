@@ -12,6 +12,7 @@ import math
 
 from .._compile import jit
 from ._scalar import cast, exp_nonpositive, log1p_unit
+from .activations import sigmoid, softplus
 
 SQUARED_ERROR = 0
 BINARY_CROSSENTROPY = 1
@@ -23,23 +24,32 @@ LOSS_CODES = {
 
 
 @jit
+def loss_term(loss, z, x):
+    """Return the loss of one output ``z`` (a logit for cross-entropy) against ``x``."""
+    if loss == BINARY_CROSSENTROPY:
+        return softplus(z) - x * z
+    return cast(0.5, z) * ((z - x) * (z - x))
+
+
+@jit
+def loss_derivative(loss, z, x):
+    """Return the derivative of :func:`loss_term` with respect to ``z``."""
+    if loss == BINARY_CROSSENTROPY:
+        return sigmoid(z) - x
+    return z - x
+
+
+@jit
 def loss_sum(loss, out, target):
     """Return the loss summed over all elements of ``out`` against ``target``.
 
     For binary cross-entropy ``out`` contains the logits of the sigmoid output.
     """
     n_rows, n_cols = out.shape
-    zero = cast(0.0, out)
     total = 0.0
     for i in range(n_rows):
         for j in range(n_cols):
-            z = out[i, j]
-            x = target[i, j]
-            if loss == BINARY_CROSSENTROPY:
-                # softplus(z) - x z, with softplus(z) = max(z, 0) + log1p(exp(-|z|))
-                total += max(z, zero) - x * z + log1p_unit(exp_nonpositive(-abs(z)))
-            else:
-                total += 0.5 * ((z - x) * (z - x))
+            total += loss_term(loss, out[i, j], target[i, j])
     return total
 
 
