@@ -535,13 +535,16 @@ class AutoencoderTransformer(
         return _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
 
     def _checked_device_input(self, X, width, unit):
-        """Check a GPU array's device, shape and dtype, without copying it."""
+        """Return a GPU array as a Numba device array, without a copy, once checked."""
         if not self._uses_gpu():
             raise ValueError(
                 f"X is a GPU array but this model computes on the CPU "
                 f"(device={self.device!r}). Call set_params(device='cuda'), or "
                 "copy X to the host first."
             )
+        from ._cuda.engine import as_device_array
+
+        X = as_device_array(X)
         shape = tuple(X.shape)
         if len(shape) != 2 or shape[1] != width:
             raise ValueError(

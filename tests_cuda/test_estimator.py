@@ -222,6 +222,31 @@ def test_verbose_reports_transfers(X, capsys):
     )
 
 
+class ForeignArray:
+    """A GPU array of another library, such as CuPy, seen only through its interface."""
+
+    def __init__(self, device_array):
+        self._owner = device_array
+        self.__cuda_array_interface__ = device_array.__cuda_array_interface__
+
+
+@pytest.mark.gpu
+def test_foreign_gpu_arrays_in_and_out(X):
+    X32 = X.astype(np.float32)
+    estimator = fit_quietly(model(device="cuda", activation="tanh"), X32)
+    codes = estimator.transform(ForeignArray(cuda.to_device(X32)))
+    assert cuda.devicearray.is_cuda_ndarray(codes)
+    np.testing.assert_allclose(
+        codes.copy_to_host(), estimator.transform(X32), rtol=1e-6
+    )
+    # A column slice is not contiguous; the kernels follow its strides.
+    wide = cuda.to_device(np.hstack([X32, X32]))
+    codes = estimator.transform(ForeignArray(wide[:, :7]))
+    np.testing.assert_allclose(
+        codes.copy_to_host(), estimator.transform(X32), rtol=1e-6
+    )
+
+
 @pytest.mark.gpu
 def test_fit_matches_cpu_at_full_size(rng):
     # Real tiles and blocks: 16 x 16 and 256 threads.
