@@ -551,6 +551,11 @@ class AutoencoderTransformer(
                 f"X has shape {shape}, but this method expects 2-D input with "
                 f"{width} {unit}."
             )
+        if shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={shape}) while a minimum of "
+                "1 is required."
+            )
         dtype = self.coefs_[0].dtype
         if np.dtype(X.dtype) != dtype:
             raise ValueError(
@@ -586,11 +591,13 @@ class AutoencoderTransformer(
         if output_finite is None:
             output_finite = bool(np.isfinite(out).all())
         if not (input_finite and output_finite):
-            largest = "unknown" if _is_device_array(X) else float(np.max(np.abs(X)))
+            largest = ""
+            if not _is_device_array(X):
+                largest = f", whose largest magnitude is {float(np.max(np.abs(X)))!r}"
             raise ValueError(
-                "The network's output overflowed to infinity or NaN for this input, "
-                f"whose largest magnitude is {largest!r}. Scale the "
-                "data the way the training data was scaled."
+                "The network's output overflowed to infinity or NaN for this "
+                f"input{largest}. Scale the data the way the training data was "
+                "scaled."
             )
         return out
 

@@ -19,6 +19,17 @@ from fastae._cuda import kernels, simulated, unavailable_reason
 if unavailable_reason() is not None:
     collect_ignore_glob = ["test_*.py"]
 
+
+def pytest_report_header(config):
+    reason = unavailable_reason()
+    if reason is not None:
+        return (
+            f"CUDA tests not collected: {reason}. Set NUMBA_ENABLE_CUDASIM=1 to "
+            "run them in numba-cuda's simulator."
+        )
+    return "CUDA tests run in numba-cuda's simulator" if simulated() else None
+
+
 SIMULATED = simulated()
 
 

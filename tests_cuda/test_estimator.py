@@ -8,7 +8,7 @@ import pytest
 from numba import cuda
 from sklearn.exceptions import ConvergenceWarning
 
-from fastae import AutoencoderTransformer
+from fastae import AutoencoderTransformer, TrainingDivergedError
 from fastae._cuda import kernels
 from fastae._cuda.engine import CudaTrainer
 from fastae._engine import OptimizerState
@@ -193,9 +193,29 @@ def test_device_array_errors(X):
         estimator.transform(cuda.to_device(X[:, :6].astype(np.float32)))
     with pytest.raises(ValueError, match="3 code values"):
         estimator.inverse_transform(cuda.to_device(X.astype(np.float32)))
+    with pytest.raises(ValueError, match=r"0 sample\(s\) \(shape=\(0, 7\)\)"):
+        estimator.transform(cuda.to_device(np.zeros((0, 7), np.float32)))
     estimator.set_params(device="cpu")
     with pytest.raises(ValueError, match=r"device='cpu'\). Call set_params"):
         estimator.transform(cuda.to_device(X.astype(np.float32)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_overflow_and_divergence_match_cpu(X):
+    X32 = X.astype(np.float32)
+    estimator = fit_quietly(model(device="cuda", activation="identity"), X32)
+    # A finite first layer whose positive outputs overflow the second.
+    estimator.intercepts_[0][:] = 10
+    estimator.coefs_[1][:] = 3e38
+    with pytest.raises(ValueError, match=r"overflowed .* for this input\. Scale"):
+        estimator.transform(cuda.to_device(X32))
+
+    messages = []
+    for device in ("cuda", "cpu"):
+        with pytest.raises(TrainingDivergedError) as caught:
+            model(device=device).fit(X32 * np.float32(1e20))
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

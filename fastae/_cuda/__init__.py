@@ -18,11 +18,17 @@ def unavailable_reason():
         )
     if not cuda.is_available():
         return (
-            "numba-cuda found no usable NVIDIA GPU and driver (numba.cuda.detect() "
-            "prints what it found). Use device='cpu', or run on a machine with "
-            "a GPU"
+            f"numba-cuda found no usable NVIDIA GPU and driver ({_driver_error()}). "
+            "Use device='cpu', or run on a machine with a GPU"
         )
     return None
+
+
+def _driver_error():
+    from numba.cuda.cudadrv.driver import driver
+
+    error = getattr(driver, "initialization_error", None)
+    return " ".join(str(error).split()) if error else "no device found"
 
 
 def simulated():

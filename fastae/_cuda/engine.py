@@ -7,6 +7,10 @@ in. The minibatches are gathered on the device. Two numbers come back per
 epoch: the loss sum, and a flag set when a parameter stopped being finite.
 """
 
+import contextlib
+import math
+import warnings
+
 import numpy as np
 from numba import cuda
 
@@ -27,6 +31,15 @@ from .._kernels.epoch import (
 )
 from .._kernels.losses import BINARY_CROSSENTROPY
 from . import kernels
+
+
+@contextlib.contextmanager
+def _quiet_small_launches():
+    # numba-cuda warns about launches of few blocks. The flag, reset and
+    # small-batch kernels are meant to be that small.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*low occupancy")
+        yield
 
 
 def is_device_array(X):
@@ -219,11 +232,13 @@ class CudaTrainer:
         kernels.flag_non_finite(self._params, self._flag)
         kernels.flag_non_finite(self._state_a, self._flag)
         kernels.flag_non_finite(self._state_b, self._flag)
-        total = self.transfers.copy_to_host(self._status)[0]
-        if self.transfers.copy_to_host(self._flag)[0]:
-            return np.nan
+        total = float(self.transfers.copy_to_host(self._status)[0])
+        if self.transfers.copy_to_host(self._flag)[0] and math.isfinite(total):
+            # The loss is finite but a parameter is not.
+            return math.nan
         return total
 
+    @_quiet_small_launches()
     def run_epoch(self, X, order):
         """Train on ``X[order]`` and return the mean loss per element."""
         X_device = self._device_data(X, "train")
@@ -249,6 +264,7 @@ class CudaTrainer:
             self._update(n_rows)
         return self._read_status() / (order.size * X.shape[1])
 
+    @_quiet_small_launches()
     def evaluate(self, X, params=None):
         """Return the mean loss per element of the network on ``X``."""
         if params is not None:
@@ -275,7 +291,7 @@ class CudaTrainer:
                 self._deltas[-1][:n_rows],
                 self._status,
             )
-        total = self.transfers.copy_to_host(self._status)[0]
+        total = float(self.transfers.copy_to_host(self._status)[0])
         return total / X.size
 
     def parameters_finite(self):
@@ -317,6 +333,7 @@ def _bias(params, layout, layer):
     return params[offset : offset + int(layout[layer, FAN_OUT])]
 
 
+@_quiet_small_launches()
 def forward(X, coefs, intercepts, activations, transfers=None):
     """Run the dense layers on the GPU; the CUDA twin of ``fastae._engine.forward``.
 
