@@ -20,11 +20,8 @@ def operand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("transpose_a", [False, True])
-@pytest.mark.parametrize("transpose_b", [False, True])
-def test_matmul_matches_numpy(transpose_a, transpose_b, shape, dtype, rng):
+def run_matmul(rng, shape, transpose_a, transpose_b, dtype):
+    """Return the GPU's ``op(A) @ op(B)`` for random operands and NumPy's in float64."""
     n_rows, inner, n_cols = shape
     A = operand(rng, (inner, n_rows) if transpose_a else (n_rows, inner), dtype)
     B = operand(rng, (n_cols, inner) if transpose_b else (inner, n_cols), dtype)
@@ -39,7 +36,16 @@ def test_matmul_matches_numpy(transpose_a, transpose_b, shape, dtype, rng):
     expected = (A.T if transpose_a else A).astype(np.float64) @ (
         B.T if transpose_b else B
     ).astype(np.float64)
-    assert_close(C.copy_to_host(), expected, dtype, scale=max(inner, 1))
+    return C.copy_to_host(), expected
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_matmul_matches_numpy(transpose_a, transpose_b, shape, dtype, rng):
+    actual, expected = run_matmul(rng, shape, transpose_a, transpose_b, dtype)
+    assert_close(actual, expected, dtype, scale=max(shape[1], 1))
 
 
 @pytest.mark.gpu
@@ -47,21 +53,9 @@ def test_matmul_matches_numpy(transpose_a, transpose_b, shape, dtype, rng):
 @pytest.mark.parametrize("transpose_b", [False, True])
 def test_matmul_at_full_size(transpose_a, transpose_b, rng):
     # The real 16 x 16 tiles, on sizes that divide no tile.
-    n_rows, inner, n_cols = 300, 785, 129
-    A = operand(rng, (inner, n_rows) if transpose_a else (n_rows, inner), np.float32)
-    B = operand(rng, (n_cols, inner) if transpose_b else (inner, n_cols), np.float32)
-    C = cuda.device_array((n_rows, n_cols), dtype=np.float32)
-    kernels.matmul(
-        cuda.to_device(A),
-        cuda.to_device(B),
-        C,
-        transpose_a=transpose_a,
-        transpose_b=transpose_b,
-    )
-    expected = (A.T if transpose_a else A).astype(np.float64) @ (
-        B.T if transpose_b else B
-    ).astype(np.float64)
-    assert_close(C.copy_to_host(), expected, np.float32, scale=np.sqrt(inner) * 4)
+    shape = (300, 785, 129)
+    actual, expected = run_matmul(rng, shape, transpose_a, transpose_b, np.float32)
+    assert_close(actual, expected, np.float32, scale=np.sqrt(shape[1]) * 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -238,28 +238,37 @@ class CudaTrainer:
             return math.nan
         return total
 
+    def _batch_loss(self, X_device, order_device, start, n_rows, train):
+        """Gather one minibatch, run it forward and add its loss to the status.
+
+        With ``train``, the output layer's gradient is scaled by ``1 / n_rows``
+        for the backward pass; otherwise it is written into scratch space and
+        not used.
+        """
+        inputs = self._inputs[:n_rows]
+        kernels.gather(X_device, order_device, start, inputs)
+        outputs = self._forward(inputs, n_rows)
+        scale = 1.0 / n_rows if train else 0.0
+        kernels.loss_gradient(
+            self.loss,
+            outputs,
+            inputs,
+            int(self._activations()[-1]),
+            np.dtype(self.dtype).type(scale),
+            self._deltas[-1][:n_rows],
+            self._status,
+        )
+        return inputs
+
     @_quiet_small_launches()
     def run_epoch(self, X, order):
         """Train on ``X[order]`` and return the mean loss per element."""
         X_device = self._device_data(X, "train")
         order_device = self.transfers.copy_to_device(order)
         self._reset_status()
-        activation_out = int(self._activations()[-1])
-        cast_to = np.dtype(self.dtype).type
         for start in range(0, order.size, self.batch_size):
             n_rows = min(self.batch_size, order.size - start)
-            inputs = self._inputs[:n_rows]
-            kernels.gather(X_device, order_device, start, inputs)
-            outputs = self._forward(inputs, n_rows)
-            kernels.loss_gradient(
-                self.loss,
-                outputs,
-                inputs,
-                activation_out,
-                cast_to(1.0 / n_rows),
-                self._deltas[-1][:n_rows],
-                self._status,
-            )
+            inputs = self._batch_loss(X_device, order_device, start, n_rows, True)
             self._backward(inputs, n_rows)
             self._update(n_rows)
         return self._read_status() / (order.size * X.shape[1])
@@ -274,23 +283,9 @@ class CudaTrainer:
             )
         X_device, order_device = self._device_data(X, "evaluate")
         self._reset_status()
-        activation_out = int(self._activations()[-1])
-        cast_to = np.dtype(self.dtype).type
         for start in range(0, X.shape[0], self.batch_size):
             n_rows = min(self.batch_size, X.shape[0] - start)
-            inputs = self._inputs[:n_rows]
-            kernels.gather(X_device, order_device, start, inputs)
-            outputs = self._forward(inputs, n_rows)
-            # The gradient is computed into scratch space and not used.
-            kernels.loss_gradient(
-                self.loss,
-                outputs,
-                inputs,
-                activation_out,
-                cast_to(0.0),
-                self._deltas[-1][:n_rows],
-                self._status,
-            )
+            self._batch_loss(X_device, order_device, start, n_rows, False)
         total = float(self.transfers.copy_to_host(self._status)[0])
         return total / X.size
 
