@@ -7,6 +7,7 @@ the estimator: it receives arrays and settings and returns arrays and history.
 """
 
 import contextlib
+import math
 import threading
 import time
 import warnings
@@ -17,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from ._kernels.dense import dense_forward, dense_forward_finite
 from ._kernels.epoch import (
     ADAM,
+    LEARNING_RATE,
     NESTEROV,
     SGD,
     evaluate_loss,
@@ -175,15 +177,72 @@ def forward(X, coefs, intercepts, activations):
     return out, first_finite
 
 
+# The adaptive schedule stops training once its rate falls to this value.
+MIN_ADAPTIVE_RATE = 1e-6
+
+
+class LearningRateSchedule:
+    """The learning rate of each epoch, under scikit-learn's names and cosine.
+
+    - ``constant``: ``initial`` throughout.
+    - ``invscaling``: ``initial / (samples_seen + 1) ** power_t``, where
+      ``samples_seen`` counts the rows trained on before the epoch, as in
+      scikit-learn's MLP.
+    - ``adaptive``: ``initial`` until the watched loss has not improved by
+      ``tol`` for ``n_iter_no_change`` epochs, then a fifth of the rate each
+      time that happens again, instead of stopping. Training stops once the
+      rate is at most ``MIN_ADAPTIVE_RATE``.
+    - ``cosine``: ``initial * (1 + cos(pi * epoch / n_epochs)) / 2`` for the
+      epochs ``0 .. n_epochs - 1`` of the fit, and the last of these rates
+      afterwards.
+    """
+
+    def __init__(self, kind, initial, power_t, n_epochs):
+        self.kind = kind
+        self.initial = initial
+        self.power_t = power_t
+        self.n_epochs = n_epochs
+
+    def rate(self, epoch, history):
+        """Return the rate of ``epoch``, counted from 0 within the fit."""
+        if self.kind == "invscaling":
+            return self.initial / (history.samples_seen + 1) ** self.power_t
+        if self.kind == "adaptive":
+            return history.adaptive_rate
+        if self.kind == "cosine":
+            epoch = min(epoch, self.n_epochs - 1)
+            return self.initial * (1 + math.cos(math.pi * epoch / self.n_epochs)) / 2
+        return self.initial
+
+    def start(self, history):
+        """Restart the adaptive rate unless a warm start continues the same schedule."""
+        key = (self.kind, self.initial)
+        if getattr(history, "schedule", None) != key:
+            history.schedule = key
+            history.adaptive_rate = self.initial
+
+
 class History:
     """Loss curves and early-stopping bookkeeping carried across epochs."""
 
     def __init__(self):
         self.loss_curve = []
         self.validation_scores = []
+        self.learning_rates = []
         self.n_iter = 0
+        self.samples_seen = 0
+        self.schedule = None
+        self.adaptive_rate = None
         self.watches_validation = False
         self.restart_watch(watches_validation=False)
+
+    def __setstate__(self, state):
+        # Histories pickled before the schedule fields existed lack them.
+        self.learning_rates = []
+        self.samples_seen = 0
+        self.schedule = None
+        self.adaptive_rate = None
+        self.__dict__.update(state)
 
     def restart_watch(self, watches_validation):
         """Forget the best loss so far, which is needed when the watched loss changes.
@@ -308,22 +367,28 @@ def _run_epochs(
     tol,
     n_iter_no_change,
     verbose,
-    learning_rate,
+    schedule,
+    first_schedule_epoch,
 ):
     n_rows = X_train.shape[0]
     order = np.arange(n_rows, dtype=np.int64)
     first_epoch = history.n_iter
+    schedule.start(history)
     for _ in range(n_epochs):
         try:
             start = time.perf_counter()
             if shuffle:
                 order = rng.permutation(n_rows).astype(np.int64, copy=False)
+            rate = schedule.rate(history.n_iter - first_schedule_epoch, history)
+            trainer.hyper[LEARNING_RATE] = rate
             loss = trainer.run_epoch(X_train, order)
             epoch = history.n_iter + 1
             if not np.isfinite(loss) or not trainer.parameters_finite():
-                raise _diverged_error(epoch, loss, learning_rate)
+                raise _diverged_error(epoch, loss, schedule.initial)
             validation_loss = None if X_val is None else trainer.evaluate(X_val)
             history.update(loss, validation_loss, trainer.params_copy, tol)
+            history.learning_rates.append(rate)
+            history.samples_seen += n_rows
             if verbose:
                 _print_epoch(epoch, loss, validation_loss, time.perf_counter() - start)
         except KeyboardInterrupt:
@@ -344,6 +409,19 @@ def _run_epochs(
             n_iter_no_change is not None
             and history.no_improvement_count > n_iter_no_change
         ):
+            if (
+                schedule.kind == "adaptive"
+                and history.adaptive_rate > MIN_ADAPTIVE_RATE
+            ):
+                history.adaptive_rate /= 5
+                history.no_improvement_count = 0
+                if verbose:
+                    print(
+                        f"No improvement of at least tol={tol} for "
+                        f"{n_iter_no_change} epochs; learning rate now "
+                        f"{history.adaptive_rate:.3g}."
+                    )
+                continue
             if verbose:
                 print(
                     f"No improvement of at least tol={tol} for {n_iter_no_change} epochs; stopping."

@@ -19,7 +19,14 @@ from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._engine import History, OptimizerState, Trainer, forward, run_epochs
+from ._engine import (
+    History,
+    LearningRateSchedule,
+    OptimizerState,
+    Trainer,
+    forward,
+    run_epochs,
+)
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.epoch import ACTIVATION
 from ._kernels.losses import LOSS_CODES
@@ -66,7 +73,12 @@ class AutoencoderTransformer(
         ``transform`` returns; the decoder uses the same widths in reverse.
     activation : {"relu", "identity", "leaky_relu", "sigmoid", "tanh", "elu", \
 "softplus"}, default="relu"
-        Activation of every hidden layer, the code layer included.
+        Activation of every hidden layer, the code layer included unless
+        ``code_activation`` is set.
+    code_activation : {"relu", "identity", "leaky_relu", "sigmoid", "tanh", \
+"elu", "softplus"} or None, default=None
+        Activation of the code layer, the encoder's last; None means
+        ``activation``. ``"identity"`` gives a linear code.
     output_activation : {"auto", "identity", "sigmoid"}, default="auto"
         Activation of the reconstruction. ``"auto"`` is ``"sigmoid"`` for
         ``loss="binary_crossentropy"`` and ``"identity"`` otherwise.
@@ -82,8 +94,22 @@ class AutoencoderTransformer(
     batch_size : int or "auto", default="auto"
         Rows per minibatch. ``"auto"`` means ``min(256, n_samples)``. A larger
         integer than the number of training rows is clipped with a warning.
+    learning_rate : {"constant", "invscaling", "adaptive", "cosine"}, \
+default="constant"
+        Schedule of the step size, for both solvers (scikit-learn's MLP
+        applies its schedules to SGD only). ``"constant"`` keeps
+        ``learning_rate_init``. ``"invscaling"`` divides it by
+        ``(samples_seen + 1) ** power_t`` at every epoch, counting the rows
+        trained on so far. ``"adaptive"`` divides the current rate by 5
+        whenever the watched loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, where ``fit`` would otherwise stop, and
+        stops once the rate is at most 1e-6. ``"cosine"`` anneals it over
+        ``max_iter`` epochs to ``learning_rate_init * (1 + cos(pi * epoch /
+        max_iter)) / 2`` at epoch ``epoch`` (counted from 0).
     learning_rate_init : float, default=0.001
-        Step size of the optimizer.
+        Step size of the optimizer at the first epoch.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=200
         Maximum number of epochs for ``fit``.
     shuffle : bool, default=True
@@ -169,6 +195,7 @@ class AutoencoderTransformer(
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATION_CODES))],
+        "code_activation": [StrOptions(set(ACTIVATION_CODES)), None],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
         "loss": [StrOptions(set(LOSS_CODES))],
         "solver": [StrOptions({"adam", "sgd"})],
@@ -177,7 +204,9 @@ class AutoencoderTransformer(
             StrOptions({"auto"}),
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
@@ -200,12 +229,15 @@ class AutoencoderTransformer(
         hidden_layer_sizes=(128,),
         activation="relu",
         *,
+        code_activation=None,
         output_activation="auto",
         loss="squared_error",
         solver="adam",
         alpha=0.0001,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
@@ -224,12 +256,15 @@ class AutoencoderTransformer(
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.code_activation = code_activation
         self.output_activation = output_activation
         self.loss = loss
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -325,7 +360,9 @@ class AutoencoderTransformer(
         batch_size = self._resolved_batch_size(X_train.shape[0])
 
         sizes = layer_sizes(X.shape[1], hidden)
-        layout = build_layout(sizes, self.activation, output_activation)
+        layout = build_layout(
+            sizes, self.activation, output_activation, self.code_activation
+        )
         if warm:
             self._check_same_architecture(sizes, incremental)
             params = pack(self.coefs_, self.intercepts_, layout, X.dtype)
@@ -375,7 +412,13 @@ class AutoencoderTransformer(
             tol=self.tol,
             n_iter_no_change=None if incremental else self.n_iter_no_change,
             verbose=self.verbose,
-            learning_rate=self.learning_rate_init,
+            schedule=LearningRateSchedule(
+                self.learning_rate,
+                self.learning_rate_init,
+                self.power_t,
+                self.max_iter,
+            ),
+            first_schedule_epoch=0 if incremental else epochs_before,
         )
         final = trainer.params
         if X_val is not None and history.best_params is not None:

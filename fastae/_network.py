@@ -18,11 +18,12 @@ def layer_sizes(n_features, hidden_layer_sizes):
     return encoder + encoder[-2::-1]
 
 
-def build_layout(sizes, activation, output_activation):
+def build_layout(sizes, activation, output_activation, code_activation=None):
     """Return the int64 ``layout`` array describing a network of ``sizes``.
 
     Every layer uses ``activation`` except the output layer, which uses
-    ``output_activation``.
+    ``output_activation``, and the code layer (the last of the encoder), which
+    uses ``code_activation`` unless it is None.
     """
     n_layers = len(sizes) - 1
     layout = np.zeros((n_layers, 5), dtype=np.int64)
@@ -37,6 +38,8 @@ def build_layout(sizes, activation, output_activation):
         layout[layer, BIAS_OFFSET] = bias_offset
         bias_offset += sizes[layer + 1]
     layout[:, ACTIVATION] = ACTIVATION_CODES[activation]
+    if code_activation is not None:
+        layout[n_layers // 2 - 1, ACTIVATION] = ACTIVATION_CODES[code_activation]
     layout[-1, ACTIVATION] = ACTIVATION_CODES[output_activation]
     return layout
 

@@ -729,3 +729,24 @@ def test_warm_start_switching_early_stopping_restarts_watch(X):
     assert model.best_loss_ != training_best
     assert len(model.validation_scores_) == 3
     assert len(model.loss_curve_) == 6
+
+
+# ------------------------------------------------------------- code layer
+
+
+def test_code_activation_sets_code_layer(X):
+    relu = fit_quietly(small_model(activation="relu"), X)
+    linear = fit_quietly(small_model(activation="relu", code_activation="identity"), X)
+    assert list(relu._layer_activations) == [1, 1, 1, 0]
+    assert list(linear._layer_activations) == [1, 0, 1, 0]
+    hidden = np.maximum(X @ linear.coefs_[0] + linear.intercepts_[0], 0)
+    codes = hidden @ linear.coefs_[1] + linear.intercepts_[1]
+    np.testing.assert_allclose(linear.transform(X), codes, rtol=1e-12)
+    assert (linear.transform(X) < 0).any()
+
+
+def test_code_activation_none_means_activation(X):
+    default = fit_quietly(small_model(activation="tanh"), X)
+    same = fit_quietly(small_model(activation="tanh", code_activation="tanh"), X)
+    for a, b in zip(default.coefs_, same.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -76,6 +76,7 @@ def assert_same_model(gpu, cpu, dtype):
             np.float32,
         ),
         ({"early_stopping": True, "validation_fraction": 0.25}, np.float64),
+        ({"learning_rate": "invscaling", "solver": "sgd"}, np.float64),
     ],
     ids=[
         "adam-32",
@@ -84,6 +85,7 @@ def assert_same_model(gpu, cpu, dtype):
         "nesterov-tanh",
         "momentum-elu",
         "early",
+        "invscaling",
     ],
 )
 def test_fit_matches_cpu(params, dtype, X):
