@@ -195,10 +195,10 @@ def test_adam_update_matches_reference(step, dtype, rng):
     expected = reference.adam_update(
         params, grads, m, v, 15, 0.01, 0.9, 0.999, 1e-8, step, 0.01
     )
-    for actual, wanted in zip(device[0:1] + device[2:], expected):
+    for actual, reference_value in zip(device[0:1] + device[2:], expected):
         # Adam divides by sqrt(v), which magnifies float32 rounding.
         np.testing.assert_allclose(
-            actual.copy_to_host(), wanted, rtol=RTOL[dtype] * 100, atol=1e-6
+            actual.copy_to_host(), reference_value, rtol=RTOL[dtype] * 100, atol=1e-6
         )
 
 
