@@ -163,7 +163,7 @@ def forward(X, coefs, intercepts, activations):
     ``activations`` contains one activation code per layer. Returns the output,
     in the dtype of ``X`` (which must match the dtype of the weights), and
     whether the first layer's pre-activation was finite, which is False when
-    ``X`` holds an infinite or NaN value or the first product overflowed.
+    ``X`` contains an infinite or NaN value or the first product overflowed.
     """
     out = X
     first_finite = True
@@ -217,7 +217,7 @@ class LearningRateSchedule:
     def start(self, history):
         """Restart the adaptive rate unless a warm start continues the same schedule."""
         key = (self.kind, self.initial)
-        if getattr(history, "schedule", None) != key:
+        if history.schedule != key:
             history.schedule = key
             history.adaptive_rate = self.initial
 

@@ -44,6 +44,8 @@ def _log1p_unit_cuda(e):
     return lambda e: math.log1p(e)
 
 
+# NOTE: this product has not yet run or been timed on a real GPU. It has no
+# register blocking, and transposed operands are loaded uncoalesced.
 @functools.cache
 def _matmul_kernel(tile, dtype):
     element = from_dtype(np.dtype(dtype))
