@@ -157,6 +157,7 @@ from fastae._kernels.dense import (
 from fastae._kernels.epoch import (
     ADAM,
     evaluate_loss,
+    hyper_array,
     train_epoch,
     train_epoch_parallel,
     work_size,
@@ -187,14 +188,15 @@ grads = np.zeros_like(params)
 state_a = np.zeros_like(params)
 state_b = np.zeros_like(params)
 step = np.zeros(1, dtype=np.int64)
-hyper = np.array([0.001, 0.9, 0.9, 0.999, 1e-8, 0.0001])
+hyper = hyper_array(0.001, 0.9, 0.9, 0.999, 1e-8, 0.0001)
+no_weights = np.zeros(0)
 order = np.arange(8, dtype=np.int64)
 work = np.empty(work_size(layout, 4), dtype=dtype)
 part_grads = np.zeros((2, params.size), dtype=dtype)
 part_work = np.empty((2, work_size(layout, 2)), dtype=dtype)
 n_weights = int(layout[0, 3])
 training = (
-    X, order, 4, params, grads, state_a, state_b, layout, BINARY_CROSSENTROPY,
+    X, order, no_weights, 4, params, grads, state_a, state_b, layout, BINARY_CROSSENTROPY,
     ADAM, hyper, step,
 )
 
@@ -233,12 +235,12 @@ calls = [
     (
         "train_epoch_parallel",
         train_epoch_parallel,
-        (*training[:4], part_grads, *training[5:], part_work, np.zeros(2)),
+        (*training[:5], part_grads, *training[6:], part_work, np.zeros(2)),
     ),
     (
         "evaluate_loss",
         evaluate_loss,
-        (X, params, layout, BINARY_CROSSENTROPY, 4, work),
+        (X, no_weights, params, layout, BINARY_CROSSENTROPY, 4, work),
     ),
 ]
 

@@ -26,6 +26,7 @@ from fastae._kernels.dense import dense_backward, dense_forward
 from fastae._kernels.epoch import (
     ADAM,
     _gather,
+    hyper_array,
     train_epoch,
     train_epoch_parallel,
     work_size,
@@ -335,7 +336,7 @@ def test_train_epoch(benchmark, record_rate, minibatches, mnist_like):
     params, state_a, state_b, step = training_state(batch)
     grads = np.empty_like(params)
     work = np.empty(work_size(batch.layout, BATCH_SIZE), dtype=X.dtype)
-    hyper = np.array(HYPER)
+    hyper = hyper_array(*HYPER)
     # The engine trains a network of this size serially with the BLAS thread
     # count in force, which this benchmark keeps.
     benchmark.extra_info.update(rows=X.shape[0], blas_threads=blas_threads())
@@ -345,6 +346,7 @@ def test_train_epoch(benchmark, record_rate, minibatches, mnist_like):
         train_epoch,
         X,
         random_rows(X.shape[0]),
+        np.zeros(0),
         BATCH_SIZE,
         params,
         grads,
@@ -372,7 +374,7 @@ def test_train_epoch_parallel(benchmark, record_rate, minibatches, mnist_like):
     part_rows = -(-BATCH_SIZE // N_PARTS)
     work = np.empty((N_PARTS, work_size(batch.layout, part_rows)), dtype=X.dtype)
     partial_losses = np.zeros(N_PARTS)
-    hyper = np.array(HYPER)
+    hyper = hyper_array(*HYPER)
     # As in the engine: each part calls BLAS from its own Numba thread, so
     # BLAS runs on one thread. With fewer Numba threads than parts, the parts
     # share the threads there are.
@@ -387,6 +389,7 @@ def test_train_epoch_parallel(benchmark, record_rate, minibatches, mnist_like):
             train_epoch_parallel,
             X,
             random_rows(X.shape[0]),
+            np.zeros(0),
             BATCH_SIZE,
             params,
             grads,

@@ -2,6 +2,7 @@
 
 from ._engine import TrainingDivergedError
 from ._estimator import AutoencoderTransformer
+from ._variational import VariationalAutoencoder
 
-__all__ = ["AutoencoderTransformer", "TrainingDivergedError"]
+__all__ = ["AutoencoderTransformer", "TrainingDivergedError", "VariationalAutoencoder"]
 __version__ = "0.1.0"

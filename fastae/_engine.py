@@ -18,9 +18,14 @@ from threadpoolctl import threadpool_limits
 from ._kernels.dense import dense_forward, dense_forward_finite
 from ._kernels.epoch import (
     ADAM,
+    DROPOUT,
     LEARNING_RATE,
+    MASK_FRACTION,
     NESTEROV,
+    NOISE_STD,
+    SEED,
     SGD,
+    SPARSITY_WEIGHT,
     evaluate_loss,
     train_epoch,
     train_epoch_parallel,
@@ -28,6 +33,13 @@ from ._kernels.epoch import (
 )
 from ._kernels.losses import is_finite
 from ._threads import numba_threads, training_parts
+
+# Unit weights for every row: the kernels take an empty weight array.
+_UNIT_WEIGHTS = np.zeros(0)
+
+# Seeds of the kernels' random numbers are drawn below this bound, which
+# float64 holds exactly.
+_SEED_BOUND = 2**52
 
 
 class TrainingDivergedError(ValueError):
@@ -61,6 +73,13 @@ class Trainer:
 
     ``params`` and ``optimizer_state`` are copied, so the caller's arrays stay
     unchanged until it reads the results back after a successful run.
+    ``hyper`` is the kernels' float64 settings array (see
+    :func:`fastae._kernels.epoch.hyper_array`). ``train_weights`` and
+    ``validation_weights`` weight the rows of the training and validation
+    data, or are empty for unit weights. ``splits_batches`` tells
+    :func:`run_epochs` whether a minibatch may be split across threads, which
+    the sparsity penalty forbids, and ``draws_random`` whether each epoch
+    needs a seed for noise or dropout.
     """
 
     def __init__(
@@ -84,8 +103,15 @@ class Trainer:
             self.optimizer = ADAM
         else:
             self.optimizer = NESTEROV if nesterov else SGD
-        self.hyper = np.asarray(hyper, dtype=np.float64)
+        self.hyper = np.array(hyper, dtype=np.float64)
         self.batch_size = batch_size
+        self.train_weights = self.validation_weights = _UNIT_WEIGHTS
+        self.splits_batches = not self.hyper[SPARSITY_WEIGHT] > 0
+        self.draws_random = bool(
+            self.hyper[NOISE_STD] > 0
+            or self.hyper[MASK_FRACTION] > 0
+            or self.hyper[DROPOUT] > 0
+        )
         self.work = np.empty(work_size(layout, batch_size), dtype=params.dtype)
         self.split_into(1)
 
@@ -112,6 +138,7 @@ class Trainer:
         arguments = (
             X,
             order,
+            self.train_weights,
             self.batch_size,
             self.params,
             self.grads if self.n_parts == 1 else self.part_grads,
@@ -139,7 +166,13 @@ class Trainer:
         """Return the mean loss per element of the network on ``X``."""
         params = self.params if params is None else params
         total = evaluate_loss(
-            X, params, self.layout, self.loss, self.batch_size, self.work
+            X,
+            self.validation_weights,
+            params,
+            self.layout,
+            self.loss,
+            self.batch_size,
+            self.work,
         )
         return total / X.size
 
@@ -318,7 +351,9 @@ def run_epochs(trainer, X_train, X_val, history, **settings):
                     f"CUDA transfers during training: {trainer.transfers}", flush=True
                 )
     largest = trainer.largest_product()
-    n_parts = training_parts(largest, trainer.batch_size)
+    n_parts = 1
+    if getattr(trainer, "splits_batches", True):
+        n_parts = training_parts(largest, trainer.batch_size)
     if trainer.n_parts != n_parts:
         trainer.split_into(n_parts)
     with contextlib.ExitStack() as stack:
@@ -381,6 +416,8 @@ def _run_epochs(
                 order = rng.permutation(n_rows).astype(np.int64, copy=False)
             rate = schedule.rate(history.n_iter - first_schedule_epoch, history)
             trainer.hyper[LEARNING_RATE] = rate
+            if getattr(trainer, "draws_random", False):
+                trainer.hyper[SEED] = rng.integers(_SEED_BOUND)
             loss = trainer.run_epoch(X_train, order)
             epoch = history.n_iter + 1
             if not np.isfinite(loss) or not trainer.parameters_finite():

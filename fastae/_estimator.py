@@ -17,7 +17,12 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._engine import (
     History,
@@ -28,7 +33,7 @@ from ._engine import (
     run_epochs,
 )
 from ._kernels.activations import ACTIVATION_CODES
-from ._kernels.epoch import ACTIVATION
+from ._kernels.epoch import ACTIVATION, hyper_array
 from ._kernels.losses import LOSS_CODES
 from ._network import (
     build_layout,
@@ -79,6 +84,10 @@ class AutoencoderTransformer(
 "elu", "softplus"} or None, default=None
         Activation of the code layer, the encoder's last; None means
         ``activation``. ``"identity"`` gives a linear code.
+    tied_weights : bool, default=False
+        Make each decoder layer use the transpose of its mirror encoder
+        layer's weight matrix, which halves the number of weights. Biases stay
+        separate. ``coefs_`` still lists one matrix per layer.
     output_activation : {"auto", "identity", "sigmoid"}, default="auto"
         Activation of the reconstruction. ``"auto"`` is ``"sigmoid"`` for
         ``loss="binary_crossentropy"`` and ``"identity"`` otherwise.
@@ -91,6 +100,40 @@ class AutoencoderTransformer(
         Strength of the L2 penalty on the weights (not the biases). As in
         scikit-learn's MLP, each minibatch adds ``alpha / batch_rows * W`` to
         the weight gradient.
+    noise_std : float, default=0.0
+        Denoising: standard deviation of the Gaussian noise added to every
+        input value during training. The loss still compares the output with
+        the clean input, and ``transform`` never adds noise.
+    mask_fraction : float, default=0.0
+        Denoising: fraction of the input values set to 0 during training, each
+        value independently; in [0, 1). Combines with ``noise_std``: masked
+        values get no noise.
+    dropout : float, default=0.0
+        Fraction of the units of every hidden layer except the code layer set
+        to 0 during training, with the kept units scaled by
+        ``1 / (1 - dropout)``; in [0, 1). It needs at least two values in
+        ``hidden_layer_sizes``.
+    code_l1 : float, default=0.0
+        Strength of an L1 penalty on the code: ``code_l1 * sum(abs(code))``
+        is added to each row's loss, which pushes code values to 0.
+    sparsity_weight : float, default=0.0
+        Strength of the sparsity penalty on the code: for each code unit, the
+        Kullback-Leibler divergence between ``sparsity_target`` and the
+        unit's mean activation over the minibatch, added to each row's loss.
+        It needs a sigmoid code (``activation`` or ``code_activation`` set to
+        ``"sigmoid"``) and trains each minibatch on one thread.
+    sparsity_target : float, default=0.05
+        Mean activation that the sparsity penalty aims at for each code unit,
+        in (0, 1).
+    contractive : float, default=0.0
+        Strength of the contractive penalty: the squared Frobenius norm of the
+        Jacobian of the code with respect to the input, added to each row's
+        loss. It has a closed form for a one-layer encoder, so it needs a
+        single value in ``hidden_layer_sizes``.
+    max_grad_norm : float or None, default=None
+        Rescale each minibatch's gradient (of the loss and penalties, before
+        the L2 term) so that its Euclidean norm over all weights and biases
+        is at most this value. None leaves gradients as they are.
     batch_size : int or "auto", default="auto"
         Rows per minibatch. ``"auto"`` means ``min(256, n_samples)``. A larger
         integer than the number of training rows is clipped with a warning.
@@ -149,7 +192,9 @@ default="constant"
         whatever the device, so ``set_params(device=...)`` moves a fitted
         model. With the GPU, these methods also accept GPU arrays (objects with
         ``__cuda_array_interface__``, such as CuPy arrays) and return GPU
-        arrays for them.
+        arrays for them. The GPU trains the plain autoencoder: tied weights,
+        denoising, dropout, the code penalties, gradient clipping and
+        ``sample_weight`` need the CPU, and ``"auto"`` picks the CPU for them.
 
     Attributes
     ----------
@@ -162,7 +207,9 @@ default="constant"
     loss_curve_ : list of float
         Training loss of every epoch: the mean over rows and features of the
         loss (half the squared error, or the binary cross-entropy), without
-        the L2 penalty.
+        the L2 penalty. With ``sample_weight`` each row's loss is weighted,
+        and the code penalties are included, divided by ``n_features_in_``
+        like the loss.
     validation_scores_ : list of float or None
         Validation loss of every epoch trained with ``early_stopping`` set, in
         the same unit as ``loss_curve_``; None when the last call did not use
@@ -196,10 +243,19 @@ default="constant"
         ],
         "activation": [StrOptions(set(ACTIVATION_CODES))],
         "code_activation": [StrOptions(set(ACTIVATION_CODES)), None],
+        "tied_weights": ["boolean"],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
         "loss": [StrOptions(set(LOSS_CODES))],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "noise_std": [Interval(numbers.Real, 0, None, closed="left")],
+        "mask_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "code_l1": [Interval(numbers.Real, 0, None, closed="left")],
+        "sparsity_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "contractive": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "batch_size": [
             StrOptions({"auto"}),
             Interval(numbers.Integral, 1, None, closed="left"),
@@ -230,10 +286,19 @@ default="constant"
         activation="relu",
         *,
         code_activation=None,
+        tied_weights=False,
         output_activation="auto",
         loss="squared_error",
         solver="adam",
         alpha=0.0001,
+        noise_std=0.0,
+        mask_fraction=0.0,
+        dropout=0.0,
+        code_l1=0.0,
+        sparsity_weight=0.0,
+        sparsity_target=0.05,
+        contractive=0.0,
+        max_grad_norm=None,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
@@ -257,10 +322,19 @@ default="constant"
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.code_activation = code_activation
+        self.tied_weights = tied_weights
         self.output_activation = output_activation
         self.loss = loss
         self.solver = solver
         self.alpha = alpha
+        self.noise_std = noise_std
+        self.mask_fraction = mask_fraction
+        self.dropout = dropout
+        self.code_l1 = code_l1
+        self.sparsity_weight = sparsity_weight
+        self.sparsity_target = sparsity_target
+        self.contractive = contractive
+        self.max_grad_norm = max_grad_norm
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -284,7 +358,7 @@ default="constant"
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the autoencoder on ``X`` for up to ``max_iter`` epochs.
 
         Parameters
@@ -293,16 +367,21 @@ default="constant"
             Training data, which is also the reconstruction target.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row's reconstruction loss. Each
+            minibatch's gradient is the weighted sum over its rows divided by
+            its number of rows, so unit weights train exactly as None does.
+            With early stopping the validation loss is weighted too.
 
         Returns
         -------
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        return self._fit_guarded(X, incremental=False)
+        return self._fit_guarded(X, sample_weight, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train for one epoch over ``X``, starting from the current weights.
 
         The first call initialises the network. Early stopping does not apply.
@@ -313,6 +392,9 @@ default="constant"
             Training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row's reconstruction loss, as in
+            :meth:`fit`.
 
         Returns
         -------
@@ -326,42 +408,53 @@ default="constant"
                 UserWarning,
                 stacklevel=3,  # partial_fit, scikit-learn's wrapper, the caller
             )
-        return self._fit_guarded(X, incremental=True)
+        return self._fit_guarded(X, sample_weight, incremental=True)
 
-    def _fit_guarded(self, X, incremental):
+    def _fit_guarded(self, X, sample_weight, incremental):
         # Roll back every fitted attribute and the training state when a call
         # fails (a warning turned into an error included), so a failed call
         # never leaves a half-written model behind.
         saved = {key: value for key, value in vars(self).items() if _is_state(key)}
         try:
-            return self._fit(X, incremental)
+            return self._fit(X, sample_weight, incremental)
         except BaseException:
             for key in [key for key in vars(self) if _is_state(key)]:
                 delattr(self, key)
             vars(self).update(saved)
             raise
 
-    def _fit(self, X, incremental):
+    def _fit(self, X, sample_weight, incremental):
         warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
         X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
         if warm:
             X = _to_model_dtype(X, self.coefs_[0].dtype)
         X = _writeable(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         hidden = self._check_hidden_layer_sizes()
         output_activation = self._resolved_output_activation()
         self._check_loss_domain(X)
+        self._check_variants(hidden)
 
         if incremental and hasattr(self, "_rng"):
             # A copy, so that a failed call leaves the stored generator as it was.
             rng = copy.deepcopy(self._rng)
         else:
             rng = _make_rng(self.random_state)
-        X_train, X_val = self._split_validation(X, rng, incremental)
+        X_train, X_val, weights_train, weights_val = self._split_validation(
+            X, sample_weight, rng, incremental
+        )
         batch_size = self._resolved_batch_size(X_train.shape[0])
 
         sizes = layer_sizes(X.shape[1], hidden)
         layout = build_layout(
-            sizes, self.activation, output_activation, self.code_activation
+            sizes,
+            self.activation,
+            output_activation,
+            self.code_activation,
+            self.tied_weights,
         )
         if warm:
             self._check_same_architecture(sizes, incremental)
@@ -377,11 +470,12 @@ default="constant"
             state is None
             or state.solver != self.solver
             or state.state_a.dtype != X.dtype
+            or state.state_a.size != params.size
         ):
             state = OptimizerState(self.solver, n_parameters(layout), X.dtype)
 
         trainer_class = Trainer
-        if self._uses_gpu():
+        if self._uses_gpu(sample_weight):
             from ._cuda.engine import CudaTrainer as trainer_class
         trainer = trainer_class(
             params,
@@ -389,17 +483,14 @@ default="constant"
             loss=LOSS_CODES[self.loss],
             solver=self.solver,
             nesterov=self.nesterovs_momentum,
-            hyper=[
-                self.learning_rate_init,
-                self.momentum,
-                self.beta_1,
-                self.beta_2,
-                self.epsilon,
-                self.alpha,
-            ],
+            hyper=self._hyper(),
             batch_size=batch_size,
             optimizer_state=state,
         )
+        if weights_train is not None:
+            trainer.train_weights = weights_train
+            if weights_val is not None:
+                trainer.validation_weights = weights_val
         epochs_before = history.n_iter
         status = run_epochs(
             trainer,
@@ -446,10 +537,81 @@ default="constant"
             )
         return self
 
-    def _uses_gpu(self):
+    def _hyper(self):
+        """Return the kernels' settings array for the current parameters."""
+        return hyper_array(
+            self.learning_rate_init,
+            self.momentum,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            self.alpha,
+            NOISE_STD=self.noise_std,
+            MASK_FRACTION=self.mask_fraction,
+            DROPOUT=self.dropout,
+            CODE_L1=self.code_l1,
+            SPARSITY_WEIGHT=self.sparsity_weight,
+            SPARSITY_TARGET=self.sparsity_target,
+            CONTRACTIVE=self.contractive,
+            MAX_GRAD_NORM=0.0 if self.max_grad_norm is None else self.max_grad_norm,
+        )
+
+    def _cpu_only_settings(self, sample_weight):
+        """Return the names of the training settings that only the CPU trains."""
+        names = [
+            name
+            for name in (
+                "tied_weights",
+                "noise_std",
+                "mask_fraction",
+                "dropout",
+                "code_l1",
+                "sparsity_weight",
+                "contractive",
+                "max_grad_norm",
+            )
+            if getattr(self, name)
+        ]
+        if sample_weight is not None:
+            names.append("sample_weight")
+        return names
+
+    def _check_variants(self, hidden):
+        code_activation = self.code_activation or self.activation
+        if self.sparsity_weight > 0 and code_activation != "sigmoid":
+            raise ValueError(
+                "sparsity_weight > 0 needs code values in (0, 1), that is a "
+                f"sigmoid code; the code activation is {code_activation!r}. Set "
+                "code_activation='sigmoid', or use code_l1 for a sparse code "
+                "of any activation."
+            )
+        if self.contractive > 0 and len(hidden) != 1:
+            raise ValueError(
+                "contractive > 0 needs a one-layer encoder, whose Jacobian has a "
+                f"closed form; got hidden_layer_sizes={self.hidden_layer_sizes!r}. "
+                "Pass a single code size, for example (64,)."
+            )
+        if self.dropout > 0 and len(hidden) < 2:
+            raise ValueError(
+                "dropout applies to the hidden layers other than the code layer, "
+                f"and hidden_layer_sizes={self.hidden_layer_sizes!r} has none. "
+                "Add a layer, for example (256, 32), or corrupt the input with "
+                "mask_fraction instead."
+            )
+
+    def _uses_gpu(self, sample_weight=None, training=True):
         """Return True for the GPU; raise when ``device="cuda"`` cannot work."""
         if self.device == "cpu":
             return False
+        cpu_only = self._cpu_only_settings(sample_weight) if training else []
+        if cpu_only:
+            if self.device == "auto":
+                return False
+            raise ValueError(
+                f"device='cuda' trains the plain autoencoder, but {cpu_only[0]} "
+                "is set. Train with device='cpu' (or 'auto'), or leave "
+                f"{', '.join(cpu_only)} at the default."
+            )
         from ._cuda import unavailable_reason
 
         reason = unavailable_reason()
@@ -503,9 +665,10 @@ default="constant"
                 "loss='squared_error'."
             )
 
-    def _split_validation(self, X, rng, incremental):
+    def _split_validation(self, X, sample_weight, rng, incremental):
+        """Return the training and validation rows, and their weights."""
         if not self.early_stopping or incremental:
-            return X, None
+            return X, None, sample_weight, None
         n_samples = X.shape[0]
         n_val = math.floor(self.validation_fraction * n_samples)
         if n_val < 1:
@@ -515,9 +678,13 @@ default="constant"
                 "validation_fraction, pass more samples, or set early_stopping=False."
             )
         order = rng.permutation(n_samples)
-        X_val = np.ascontiguousarray(X[np.sort(order[:n_val])])
-        X_train = np.ascontiguousarray(X[np.sort(order[n_val:])])
-        return X_train, X_val
+        val_rows = np.sort(order[:n_val])
+        train_rows = np.sort(order[n_val:])
+        X_val = np.ascontiguousarray(X[val_rows])
+        X_train = np.ascontiguousarray(X[train_rows])
+        if sample_weight is None:
+            return X_train, X_val, None, None
+        return X_train, X_val, sample_weight[train_rows], sample_weight[val_rows]
 
     def _resolved_batch_size(self, n_rows):
         if isinstance(self.batch_size, bool):
@@ -579,7 +746,7 @@ default="constant"
 
     def _checked_device_input(self, X, width, unit):
         """Return a GPU array as a Numba device array, without a copy, once checked."""
-        if not self._uses_gpu():
+        if not self._uses_gpu(training=False):
             raise ValueError(
                 f"X is a GPU array but this model computes on the CPU "
                 f"(device={self.device!r}). Call set_params(device='cuda'), or "
@@ -613,7 +780,7 @@ default="constant"
         intercepts = self.intercepts_[layers]
         _check_layers(coefs, intercepts, X.dtype)
         activations = self._layer_activations[layers]
-        if _is_device_array(X) or self._uses_gpu():
+        if _is_device_array(X) or self._uses_gpu(training=False):
             from ._cuda.engine import forward as cuda_forward
 
             out, input_finite, output_finite = cuda_forward(
@@ -716,6 +883,30 @@ default="constant"
 
             return scores(X, reconstruction)
         return -np.mean(np.square(X - reconstruction), axis=1)
+
+    def reconstruction_errors(self, X):
+        """Return the squared reconstruction error of every value of ``X``.
+
+        Large entries show which features of which rows the model reconstructs
+        badly, for example to explain why :meth:`score_samples` ranks a row as
+        an outlier: each row's mean is ``-score_samples(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct. With ``device="cuda"`` it may be a GPU array.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            ``(X - reconstruction) ** 2``, a NumPy array in the model's dtype.
+        """
+        X = self._checked_input(X)
+        reconstruction = self._run_layers(X, slice(None))
+        if _is_device_array(X):
+            X = X.copy_to_host()
+            reconstruction = reconstruction.copy_to_host()
+        return np.square(X - reconstruction)
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples` over the rows of ``X``.

@@ -14,6 +14,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from fastae import AutoencoderTransformer
 
 
+def expected_failures(estimator):
+    # Minibatch training visits the rows in a shuffled order, a fixed number
+    # of minibatches per epoch. A row repeated twice lands in two minibatches
+    # and changes how many steps an epoch takes, while a weight of 2 doubles
+    # its gradient within one minibatch, so the two fits differ although each
+    # minimises the same weighted loss.
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "minibatch SGD: a weight of k is not the same as k copies of a row"
+        )
+    }
+
+
 @parametrize_with_checks(
     [
         AutoencoderTransformer(),
@@ -23,7 +36,8 @@ from fastae import AutoencoderTransformer
         AutoencoderTransformer(
             hidden_layer_sizes=(8,), early_stopping=True, max_iter=30
         ),
-    ]
+    ],
+    expected_failed_checks=expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():

@@ -4,6 +4,7 @@ import numba
 import numpy as np
 import pytest
 
+from fastae._kernels import epoch
 from fastae._kernels.activations import ACTIVATION_CODES
 from fastae._kernels.epoch import (
     ADAM,
@@ -22,6 +23,7 @@ from fastae._threads import numba_threads
 from . import reference
 from .conftest import DTYPES, assert_close
 
+UNIT_WEIGHTS = np.zeros(0)
 SOLVERS = {"sgd": SGD, "nesterov": NESTEROV, "adam": ADAM}
 HYPER = {
     "learning_rate": 0.01,
@@ -33,9 +35,9 @@ HYPER = {
 }
 
 
-def hyper_array():
+def hyper_array(**variants):
     keys = ["learning_rate", "momentum", "beta_1", "beta_2", "epsilon", "alpha"]
-    return np.array([HYPER[key] for key in keys])
+    return epoch.hyper_array(*[HYPER[key] for key in keys], **variants)
 
 
 def network(sizes, hidden, output, dtype, seed=0):
@@ -91,6 +93,7 @@ def test_train_epoch_matches_numpy_loop(case, solver, dtype, rng):
         total = train_epoch(
             X,
             order,
+            UNIT_WEIGHTS,
             batch_size,
             params,
             np.zeros_like(params),
@@ -122,12 +125,13 @@ def test_network_gradient_matches_finite_difference(loss, rng):
     # One SGD step over all rows with learning rate 1 and no momentum or
     # penalty leaves the gradient in the gradient buffer.
     grads = np.zeros_like(params)
-    hyper = np.array([1.0, 0.0, 0.9, 0.999, 1e-8, 0.0])
+    hyper = epoch.hyper_array(1.0, 0.0, 0.9, 0.999, 1e-8, 0.0)
     work = np.empty(work_size(layout, n_rows), dtype=np.float64)
     start = params.copy()
     train_epoch(
         X,
         order,
+        UNIT_WEIGHTS,
         n_rows,
         params,
         grads,
@@ -143,7 +147,9 @@ def test_network_gradient_matches_finite_difference(loss, rng):
     np.testing.assert_allclose(start - params, grads, rtol=1e-9, atol=1e-15)
 
     def objective(p):
-        return evaluate_loss(X, p, layout, LOSS_CODES[loss], n_rows, work) / n_rows
+        return evaluate_loss(
+            X, UNIT_WEIGHTS, p, layout, LOSS_CODES[loss], n_rows, work
+        ) / n_rows
 
     h = 1e-6
     numeric = np.empty_like(start)
@@ -166,7 +172,9 @@ def test_evaluate_loss_matches_reference(dtype, rng):
     layout, params, names = network(sizes, "relu", "sigmoid", dtype)
     X = rng.random((11, 6)).astype(dtype)
     work = np.empty(work_size(layout, 4), dtype=dtype)
-    total = evaluate_loss(X, params, layout, LOSS_CODES["binary_crossentropy"], 4, work)
+    total = evaluate_loss(
+        X, UNIT_WEIGHTS, params, layout, LOSS_CODES["binary_crossentropy"], 4, work
+    )
     expected, _ = reference.network_gradient(
         params.astype(np.float64), X, sizes, names, "binary_crossentropy"
     )
@@ -183,6 +191,7 @@ def test_train_epoch_stops_on_non_finite_loss():
     total = train_epoch(
         X,
         np.arange(8, dtype=np.int64),
+        UNIT_WEIGHTS,
         2,
         params,
         np.zeros_like(params),
@@ -213,6 +222,7 @@ def run_parallel_epoch(
     return train_epoch_parallel(
         X,
         order,
+        UNIT_WEIGHTS,
         batch_size,
         params,
         np.zeros((n_parts, params.size), dtype=params.dtype),

@@ -94,3 +94,26 @@ def derivative(code, a):
     if code == SOFTPLUS:
         return -math.expm1(-a)
     return one
+
+
+@jit
+def second_derivative(code, a):
+    """Return ``f''(z)`` for the activation ``code`` from its output ``a = f(z)``.
+
+    The identities used are sigmoid: ``a (1 - a) (1 - 2 a)``; tanh:
+    ``-2 a (1 - a**2)``; elu: ``a + 1`` for ``a <= 0`` and 0 otherwise;
+    softplus: ``s (1 - s)`` with ``s = 1 - exp(-a)``. The piecewise linear
+    activations and identity have 0.
+    """
+    one = cast(1.0, a)
+    zero = cast(0.0, a)
+    if code == SIGMOID:
+        return a * (one - a) * (one - cast(2.0, a) * a)
+    if code == TANH:
+        return cast(-2.0, a) * a * (one - a * a)
+    if code == ELU:
+        return a + one if a <= 0 else zero
+    if code == SOFTPLUS:
+        s = -math.expm1(-a)
+        return s * (one - s)
+    return zero
