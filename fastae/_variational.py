@@ -22,11 +22,12 @@ from ._estimator import _make_rng, _to_model_dtype, _writeable
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.epoch import FAN_IN, FAN_OUT
 from ._kernels.losses import LOSS_CODES
-from ._network import initial_parameters, n_parameters, pack, unpack
+from ._network import n_parameters, pack, unpack
 from ._variational_engine import (
     VariationalTrainer,
     decode,
     encode,
+    initial_variational_parameters,
     row_objectives,
     variational_layout,
 )
@@ -363,7 +364,7 @@ default="constant"
             params = pack(self.coefs_, self.intercepts_, layout, X.dtype)
             history = copy.deepcopy(self._history)
         else:
-            params = initial_parameters(layout, rng, X.dtype)
+            params = initial_variational_parameters(layout, rng, X.dtype)
             history = History()
         if history.watches_validation != (X_val is not None):
             history.restart_watch(watches_validation=X_val is not None)

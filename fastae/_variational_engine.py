@@ -25,6 +25,7 @@ from ._kernels.epoch import (
 )
 from ._kernels.losses import is_finite
 from ._kernels.variational import BETA, N_HYPER, objective_rows, train_epoch, work_size
+from ._network import initial_parameters
 
 # Seed of the code noise when the trainer evaluates the validation rows. A
 # fixed seed gives every epoch the same noise, so the validation objective
@@ -66,6 +67,28 @@ def variational_layout(n_features, hidden_layer_sizes, activation, output_activa
     layout[len(shapes) // 2 - 1, ACTIVATION] = IDENTITY
     layout[-1, ACTIVATION] = ACTIVATION_CODES[output_activation]
     return layout
+
+
+def initial_variational_parameters(layout, rng, dtype):
+    """Draw the initial parameters: Glorot-uniform, but a zero log-variance head.
+
+    Every layer is drawn as :func:`fastae._network.initial_parameters` draws
+    it, and then the weights and biases of the head's log-variance columns are
+    set to 0. Each code unit then starts with unit variance whatever the
+    scale of the input; drawn weights would give unscaled data log-variances
+    in the tens, and noise that makes training diverge.
+    """
+    params = initial_parameters(layout, rng, dtype)
+    head = layout.shape[0] // 2 - 1
+    fan_in, fan_out = int(layout[head, FAN_IN]), int(layout[head, FAN_OUT])
+    code_size = fan_out // 2
+    weights = layout[head, WEIGHT_OFFSET]
+    params[weights : weights + fan_in * fan_out].reshape(fan_in, fan_out)[
+        :, code_size:
+    ] = 0.0
+    biases = layout[head, BIAS_OFFSET]
+    params[biases + code_size : biases + fan_out] = 0.0
+    return params
 
 
 class VariationalTrainer:

@@ -36,6 +36,15 @@ def expected_failures(estimator):
         AutoencoderTransformer(
             hidden_layer_sizes=(8,), early_stopping=True, max_iter=30
         ),
+        AutoencoderTransformer(
+            hidden_layer_sizes=(8, 4),
+            tied_weights=True,
+            mask_fraction=0.1,
+            dropout=0.1,
+            code_l1=1e-3,
+            max_grad_norm=1.0,
+            max_iter=30,
+        ),
     ],
     expected_failed_checks=expected_failures,
 )
