@@ -70,12 +70,13 @@ class VariationalAutoencoder(
     ``beta * 0.5 * sum(mu**2 + exp(log_var) - 1 - log_var)``, the
     Kullback-Leibler divergence of the code distribution from ``N(0, I)``.
     The log-variances are clamped to [-30, 20] so that ``exp`` cannot
-    overflow. ``sample`` decodes draws from ``N(0, I)``.
+    overflow, and their weights and biases start at 0, so every code unit
+    starts with unit variance. ``sample`` decodes draws from ``N(0, I)``.
 
     Training uses minibatch Adam or SGD, each epoch in Numba-compiled code,
     and runs on the CPU only: there is no ``device`` parameter. float32 input
-    is trained and transformed in float32; any other numeric input (integers
-    included) is converted to float64.
+    is trained and transformed in float32, and any other numeric input
+    (integers included) is converted to float64.
 
     Parameters
     ----------
@@ -95,7 +96,7 @@ class VariationalAutoencoder(
     beta : float, default=1.0
         Weight of the Kullback-Leibler term. Larger values pull the codes
         towards ``N(0, I)``, which makes samples more typical and
-        reconstructions blurrier; 0 trains a plain autoencoder with noisy codes.
+        reconstructions blurrier. 0 trains a plain autoencoder with noisy codes.
     solver : {"adam", "sgd"}, default="adam"
         Optimizer for the weights.
     alpha : float, default=0.0001
@@ -162,7 +163,7 @@ default="constant"
         epoch and without the L2 penalty.
     validation_scores_ : list of float or None
         Validation objective of every epoch trained with ``early_stopping`` set,
-        in the unit of ``loss_curve_``; None when the last call did not use
+        in the unit of ``loss_curve_``. None when the last call did not use
         early stopping.
     best_loss_ : float
         Lowest watched objective: the validation objective with early

@@ -75,8 +75,8 @@ def initial_variational_parameters(layout, rng, dtype):
     Every layer is drawn as :func:`fastae._network.initial_parameters` draws
     it, and then the weights and biases of the head's log-variance columns are
     set to 0. Each code unit then starts with unit variance whatever the
-    scale of the input; drawn weights would give unscaled data log-variances
-    in the tens, and noise that makes training diverge.
+    scale of the input. With drawn weights, unscaled data would start with
+    log-variances in the tens, whose noise can make training diverge.
     """
     params = initial_parameters(layout, rng, dtype)
     head = layout.shape[0] // 2 - 1
@@ -101,8 +101,11 @@ class VariationalTrainer:
     :func:`~fastae._engine.run_epochs` also shuffles with.
     """
 
-    # Minibatches are trained serially; BLAS may still use its threads.
+    # Minibatches are trained serially, but BLAS may still use its threads.
     splits_batches = False
+    # run_epoch draws the epoch's noise seed itself, so run_epochs must not
+    # write one into ``hyper``, which has no seed position here.
+    draws_random = False
 
     def __init__(
         self,

@@ -164,7 +164,7 @@ def _forward_layers(params, layout, loss, work, offsets, n_rows, first, stop):
 
 @jit
 def clamp_log_var(value):
-    """Return ``value`` clamped to ``[LOG_VAR_MIN, LOG_VAR_MAX]``; NaN stays NaN."""
+    """Return ``value`` clamped to ``[LOG_VAR_MIN, LOG_VAR_MAX]``. NaN stays NaN."""
     low = cast(LOG_VAR_MIN, value)
     high = cast(LOG_VAR_MAX, value)
     if value < low:
@@ -176,7 +176,7 @@ def clamp_log_var(value):
 
 @jit
 def _sample_code_row(head, z, eps, seed, row, sample):
-    """Write one row's noise ``eps`` and code sample ``z``; return its KL term.
+    """Write one row's noise ``eps`` and code sample ``z``, and return its KL term.
 
     ``head`` is the row's ``2 * k`` encoder outputs. Without ``sample``,
     ``eps`` is zero and ``z`` is the mean code. The KL term is summed in
@@ -194,14 +194,14 @@ def _sample_code_row(head, z, eps, seed, row, sample):
         eps[j] = noise
         z[j] = mu + math.exp(log_var * half) * noise
         mean = float(mu)
-        variance_log = float(log_var)
-        kl += 0.5 * (mean * mean + math.exp(variance_log) - 1.0 - variance_log)
+        log_variance = float(log_var)
+        kl += 0.5 * (mean * mean + math.exp(log_variance) - 1.0 - log_variance)
     return kl
 
 
 @jit
 def _sample_codes(work, offsets, layout, rows, seed):
-    """Sample the code of every row in ``work``; return the KL terms' sum."""
+    """Sample the code of every row in ``work``, and return the sum of the KL terms."""
     n_layers = layout.shape[0]
     n_rows = rows.size
     code_size = layout[n_layers // 2, FAN_IN]
@@ -376,12 +376,12 @@ def train_epoch(
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Training data; the input and the reconstruction target.
+        Training data, which is both the input and the reconstruction target.
     order : int64 ndarray of shape (n_rows,)
         Row indices into ``X``, in training order. A row's noise depends on its
         index, not on its position in ``order``.
     batch_size : int
-        Rows per minibatch; the last minibatch takes the remainder.
+        Rows per minibatch. The last minibatch takes the remainder.
     params, grads : ndarray
         Flat parameter buffer (updated in place) and gradient scratch buffer,
         both in the dtype of ``X``.
