@@ -38,7 +38,7 @@ from ._threads import numba_threads, training_parts
 _UNIT_WEIGHTS = np.zeros(0)
 
 # Seeds of the kernels' random numbers are drawn below this bound, which
-# float64 holds exactly.
+# float64 represents exactly.
 _SEED_BOUND = 2**52
 
 
@@ -76,10 +76,10 @@ class Trainer:
     ``hyper`` is the kernels' float64 settings array (see
     :func:`fastae._kernels.epoch.hyper_array`). ``train_weights`` and
     ``validation_weights`` weight the rows of the training and validation
-    data, or are empty for unit weights. ``splits_batches`` tells
-    :func:`run_epochs` whether a minibatch may be split across threads, which
-    the sparsity penalty forbids, and ``draws_random`` whether each epoch
-    needs a seed for noise or dropout.
+    data, or are empty for unit weights. ``splits_batches`` states whether
+    :func:`run_epochs` may split a minibatch across threads, which the
+    sparsity penalty forbids, and ``draws_random`` whether each epoch needs
+    a seed for noise or dropout.
     """
 
     def __init__(

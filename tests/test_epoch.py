@@ -147,9 +147,10 @@ def test_network_gradient_matches_finite_difference(loss, rng):
     np.testing.assert_allclose(start - params, grads, rtol=1e-9, atol=1e-15)
 
     def objective(p):
-        return evaluate_loss(
-            X, UNIT_WEIGHTS, p, layout, LOSS_CODES[loss], n_rows, work
-        ) / n_rows
+        return (
+            evaluate_loss(X, UNIT_WEIGHTS, p, layout, LOSS_CODES[loss], n_rows, work)
+            / n_rows
+        )
 
     h = 1e-6
     numeric = np.empty_like(start)

@@ -1,7 +1,7 @@
 """The regularised variants through AutoencoderTransformer, on the digits data.
 
 The kernel tests (``test_variants.py``) check each variant's objective and
-gradient exactly. These tests check what a user sees: the parameters take
+gradient exactly. These tests check the behaviour a user relies on: the parameters take
 effect in the direction they promise, the fitted attributes keep their shapes,
 results are reproducible, and invalid combinations are refused with a message
 that names the fix.

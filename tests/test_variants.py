@@ -285,7 +285,8 @@ def test_tied_layout_shares_blocks():
     layout = build_layout([6, 4, 2, 4, 6], "relu", "identity", tied_weights=True)
     untied = build_layout([6, 4, 2, 4, 6], "relu", "identity")
     assert list(layout[:, 5]) == [0, 0, 1, 1]
-    assert layout[3, 2] == layout[0, 2] and layout[2, 2] == layout[1, 2]
+    assert layout[3, 2] == layout[0, 2]
+    assert layout[2, 2] == layout[1, 2]
     n_tied = int(layout[-1, 3] + layout[-1, 1])
     n_untied = int(untied[-1, 3] + untied[-1, 1])
     assert n_untied - n_tied == 6 * 4 + 4 * 2

@@ -32,7 +32,7 @@ positions below); a strength of 0 turns a variant off:
 
 Random values come from :mod:`fastae._kernels.random`, keyed by the epoch's
 ``SEED``, the row's index in ``X`` and the element, so they do not depend on
-how a minibatch is split across threads. ``weights`` holds one weight per row
+how a minibatch is split across threads. ``weights`` contains one weight per row
 of ``X`` that multiplies that row's reconstruction loss, or is empty for unit
 weights.
 """
@@ -162,7 +162,7 @@ def _forward_batch(params, layout, loss, work, offsets, rows, hyper, training):
     """Run every layer on the ``rows.size`` inputs already in ``work``.
 
     With cross-entropy the output layer keeps its logits. With ``training``
-    set, dropout applies; ``rows`` holds the rows' indices in ``X``, which
+    set, dropout applies; ``rows`` contains the rows' indices in ``X``, which
     key the dropout masks.
     """
     n_layers = layout.shape[0]
@@ -238,7 +238,7 @@ def _gather(X, rows, work):
 
 @jit
 def _corrupt(inputs, rows, hyper):
-    """Set a fraction of ``inputs`` to 0 and add Gaussian noise, as ``hyper`` says."""
+    """Set a fraction of ``inputs`` to 0 and add Gaussian noise, at the strengths in ``hyper``."""
     fraction = hyper[MASK_FRACTION]
     noise_std = hyper[NOISE_STD]
     seed = np.int64(hyper[SEED])
@@ -273,7 +273,7 @@ def _weighted_loss(loss, outputs, target, rows, weights, scale, grad_out):
 def _code_penalties(code, grad_code, hyper, scale, scratch):
     """Add the L1 and sparsity penalties' gradients to ``grad_code``; return their sum.
 
-    ``code`` holds the code layer's outputs for the rows, ``grad_code`` the
+    ``code`` contains the code layer's outputs for the rows, ``grad_code`` the
     gradient of the loss with respect to them, already multiplied by
     ``scale``. ``scratch`` needs the code width.
     """
@@ -374,7 +374,7 @@ def _layer_backward(
 ):
     """Back-propagate through one layer, handling tied weights.
 
-    ``grad_current`` holds ``dL/d(out)`` and is overwritten by ``dL/dz``.
+    ``grad_current`` contains ``dL/d(out)`` and is overwritten by ``dL/dz``.
     ``grad_in`` receives ``dL/d(in)`` unless ``layer`` is 0. With tied weights
     a decoder layer, which runs first, writes the shared block's gradient and
     its encoder layer adds to it through the ``scratch`` block.
