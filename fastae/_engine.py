@@ -311,6 +311,34 @@ class History:
         return False
 
 
+class InMemoryRows:
+    """Training rows in one array, which each epoch visits in one pass.
+
+    :func:`run_epochs` accepts any object with ``n_rows`` and this
+    ``run_epoch`` method in place of an array, which is how data that arrive
+    in chunks train.
+    """
+
+    def __init__(self, X):
+        self.X = X
+        self.n_rows = X.shape[0]
+
+    def run_epoch(self, trainer, rng, shuffle):
+        """Train one epoch on the rows, shuffled with ``rng``; return the mean loss."""
+        if shuffle:
+            order = rng.permutation(self.n_rows).astype(np.int64, copy=False)
+        else:
+            order = np.arange(self.n_rows, dtype=np.int64)
+        draw_seed(trainer, rng)
+        return trainer.run_epoch(self.X, order)
+
+
+def draw_seed(trainer, rng):
+    """Give the trainer a new seed for noise and dropout, if it draws any."""
+    if getattr(trainer, "draws_random", False):
+        trainer.hyper[SEED] = rng.integers(_SEED_BOUND)
+
+
 def _diverged_error(epoch, loss, learning_rate):
     return TrainingDivergedError(
         f"Training diverged at epoch {epoch}: the loss became {loss} or the "
@@ -405,20 +433,16 @@ def _run_epochs(
     schedule,
     first_schedule_epoch,
 ):
-    n_rows = X_train.shape[0]
-    order = np.arange(n_rows, dtype=np.int64)
+    data = X_train if hasattr(X_train, "run_epoch") else InMemoryRows(X_train)
+    n_rows = data.n_rows
     first_epoch = history.n_iter
     schedule.start(history)
     for _ in range(n_epochs):
         try:
             start = time.perf_counter()
-            if shuffle:
-                order = rng.permutation(n_rows).astype(np.int64, copy=False)
             rate = schedule.rate(history.n_iter - first_schedule_epoch, history)
             trainer.hyper[LEARNING_RATE] = rate
-            if getattr(trainer, "draws_random", False):
-                trainer.hyper[SEED] = rng.integers(_SEED_BOUND)
-            loss = trainer.run_epoch(X_train, order)
+            loss = data.run_epoch(trainer, rng, shuffle)
             epoch = history.n_iter + 1
             if not np.isfinite(loss) or not trainer.parameters_finite():
                 raise _diverged_error(epoch, loss, schedule.initial)
