@@ -32,6 +32,7 @@ from ._kernels.epoch import (
     work_size,
 )
 from ._kernels.losses import is_finite
+from ._progress import EpochReport
 from ._threads import numba_threads, training_parts
 
 # Unit weights for every row: the kernels take an empty weight array.
@@ -360,7 +361,9 @@ SMALL_PRODUCT_SIZE = 2**22
 def run_epochs(trainer, X_train, X_val, history, **settings):
     """Train for up to ``n_epochs`` epochs, stopping early when converged.
 
-    Returns ``"converged"``, ``"max_iter"`` or ``"interrupted"``. Raises
+    Returns ``"converged"``, ``"max_iter"``, ``"interrupted"`` or
+    ``"stopped"``, the last when ``epoch_end(epoch, loss, validation_loss,
+    trainer)``, called after each epoch, returns True. Raises
     :class:`TrainingDivergedError` when training stops being finite.
     With ``n_iter_no_change=None`` every epoch runs (the ``partial_fit`` mode).
 
@@ -432,6 +435,44 @@ def _run_epochs(
     verbose,
     schedule,
     first_schedule_epoch,
+    epoch_end=None,
+):
+    report = EpochReport(verbose, n_epochs)
+    try:
+        return _train_epochs(
+            trainer,
+            X_train,
+            X_val,
+            history,
+            report,
+            epoch_end,
+            n_epochs=n_epochs,
+            shuffle=shuffle,
+            rng=rng,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            schedule=schedule,
+            first_schedule_epoch=first_schedule_epoch,
+        )
+    finally:
+        report.close()
+
+
+def _train_epochs(
+    trainer,
+    X_train,
+    X_val,
+    history,
+    report,
+    epoch_end,
+    *,
+    n_epochs,
+    shuffle,
+    rng,
+    tol,
+    n_iter_no_change,
+    schedule,
+    first_schedule_epoch,
 ):
     data = X_train if hasattr(X_train, "run_epoch") else InMemoryRows(X_train)
     n_rows = data.n_rows
@@ -450,8 +491,13 @@ def _run_epochs(
             history.update(loss, validation_loss, trainer.params_copy, tol)
             history.learning_rates.append(rate)
             history.samples_seen += n_rows
-            if verbose:
-                _print_epoch(epoch, loss, validation_loss, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            report.epoch(epoch, loss, validation_loss, seconds, n_rows)
+            if epoch_end is not None and epoch_end(
+                epoch, loss, validation_loss, trainer
+            ):
+                report.message(f"A callback stopped training after epoch {epoch}.")
+                return "stopped"
         except KeyboardInterrupt:
             if history.n_iter == first_epoch:
                 # Nothing was trained in this call: let the caller see the
@@ -461,9 +507,9 @@ def _run_epochs(
                 f"Training interrupted after {history.n_iter - first_epoch} epochs; keeping the "
                 "best weights found so far.",
                 UserWarning,
-                # _run_epochs, run_epochs, then the estimator's four levels
-                # down from the caller of fit.
-                stacklevel=7,
+                # _train_epochs, _run_epochs, run_epochs, then the
+                # estimator's four levels down from the caller of fit.
+                stacklevel=8,
             )
             return "interrupted"
         if (
@@ -476,23 +522,15 @@ def _run_epochs(
             ):
                 history.adaptive_rate /= 5
                 history.no_improvement_count = 0
-                if verbose:
-                    print(
-                        f"No improvement of at least tol={tol} for "
-                        f"{n_iter_no_change} epochs; learning rate now "
-                        f"{history.adaptive_rate:.3g}."
-                    )
-                continue
-            if verbose:
-                print(
-                    f"No improvement of at least tol={tol} for {n_iter_no_change} epochs; stopping."
+                report.message(
+                    f"No improvement of at least tol={tol} for "
+                    f"{n_iter_no_change} epochs; learning rate now "
+                    f"{history.adaptive_rate:.3g}."
                 )
+                continue
+            report.message(
+                f"No improvement of at least tol={tol} for {n_iter_no_change} "
+                "epochs; stopping."
+            )
             return "converged"
     return "max_iter"
-
-
-def _print_epoch(epoch, loss, validation_loss, seconds):
-    line = f"Epoch {epoch}: loss {loss:.6f}"
-    if validation_loss is not None:
-        line += f", validation loss {validation_loss:.6f}"
-    print(f"{line}, {seconds:.2f} s", flush=True)

@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._callbacks import CallbackSupportMixin, EpochCallbacks
 from ._engine import (
     History,
     LearningRateSchedule,
@@ -59,7 +60,10 @@ _MAX_LAYER_WIDTH = 2**31 - 1
 
 
 class AutoencoderTransformer(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Dense autoencoder whose encoder output is the transformed data.
 
@@ -163,7 +167,10 @@ default="constant"
     tol : float, default=1e-4
         Minimum decrease of the watched loss that counts as an improvement.
     verbose : bool or int, default=False
-        Print one line per epoch: the loss, the validation loss and the time.
+        Report each epoch: its loss, validation loss, time and rows per
+        second. ``1`` (or True) shows a progress bar when tqdm is installed
+        and prints one line per epoch otherwise; ``2`` or more always prints
+        lines.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
     momentum : float, default=0.9
@@ -492,12 +499,14 @@ default="constant"
             if weights_val is not None:
                 trainer.validation_weights = weights_val
         epochs_before = history.n_iter
+        n_epochs = 1 if incremental else self.max_iter
+        callbacks = EpochCallbacks(self, X_train, n_epochs, layout)
         status = run_epochs(
             trainer,
             X_train,
             X_val,
             history,
-            n_epochs=1 if incremental else self.max_iter,
+            n_epochs=n_epochs,
             shuffle=self.shuffle,
             rng=rng,
             tol=self.tol,
@@ -510,6 +519,7 @@ default="constant"
                 self.max_iter,
             ),
             first_schedule_epoch=0 if incremental else epochs_before,
+            epoch_end=callbacks.epoch_end,
         )
         final = trainer.params
         if X_val is not None and history.best_params is not None:
@@ -535,6 +545,7 @@ default="constant"
                 ConvergenceWarning,
                 stacklevel=_CALLER_OF_FIT,
             )
+        callbacks.finish()
         return self
 
     def _hyper(self):

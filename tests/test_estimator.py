@@ -200,12 +200,12 @@ def test_pickled_model_continues_with_partial_fit(X):
 
 
 def test_verbose_prints_one_line_per_epoch(X, capsys):
-    fit_quietly(small_model(verbose=1, max_iter=4, early_stopping=True), X)
+    fit_quietly(small_model(verbose=2, max_iter=4, early_stopping=True), X)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4
     assert lines[0].startswith("Epoch 1: loss ")
     assert "validation loss" in lines[0]
-    assert lines[0].endswith(" s")
+    assert lines[0].endswith(" rows/s")
 
 
 def test_max_iter_without_convergence_warns(X):

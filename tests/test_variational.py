@@ -726,7 +726,7 @@ def test_early_stopping_keeps_best_validation(digits):
 
 
 def test_verbose_prints_one_line_per_epoch(X, capsys):
-    fit_quietly(small_model(verbose=True, max_iter=3), X)
+    fit_quietly(small_model(verbose=2, max_iter=3), X)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("Epoch 1: loss ")
