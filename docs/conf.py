@@ -10,12 +10,17 @@ scripts of ``docs/gallery`` and embeds their figures.
 """
 
 import os
+import re
+
+from sphinx.util import logging
 
 import fastae
 
+logger = logging.getLogger(__name__)
+
 project = "fastae"
 author = "the fastae developers"
-copyright = "the fastae developers"  # noqa: A001 (the name Sphinx reads)
+copyright = "the fastae developers"
 version = fastae.__version__
 release = fastae.__version__
 
@@ -31,8 +36,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-# The scripts in examples/ train on MNIST for minutes and are not pages: the
-# pages link them and show the figures they committed to images/.
+# The scripts in examples/ are not pages, and two of them train on MNIST for
+# minutes. The pages link them and show the figures committed to images/.
 exclude_patterns = ["_build", "examples", "gallery/GALLERY_HEADER.rst"]
 
 # Markdown: "$$ ... $$" blocks become equations, and headings up to level 3
@@ -43,9 +48,7 @@ myst_heading_anchors = 3
 # API reference: one page per public name, written by autosummary.
 autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
-numpydoc_show_class_members = True
-numpydoc_show_inherited_class_members = False
-numpydoc_class_members_toctree = False
+numpydoc_show_class_members = False
 
 sphinx_gallery_conf = {
     "examples_dirs": "gallery",
@@ -71,5 +74,38 @@ html_theme_options = {
 html_context = {"default_mode": "light"}
 html_show_sourcelink = True
 
-# The gallery scripts draw with matplotlib, and no build has a display.
+# The gallery scripts draw with matplotlib's Agg backend, which needs no display.
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# Pages that the index's toctree lists but that a checkout may not have yet.
+# A build without one of them drops its toctree entry and logs that it did,
+# so the build passes with warnings as errors either way.
+OPTIONAL_PAGES = ("scaling", "persistence")
+
+# scikit-learn adds these methods for metadata routing. Their docstrings link
+# to labels of scikit-learn's own documentation, which this build cannot
+# resolve, and they behave as scikit-learn documents them.
+METADATA_REQUEST_METHOD = re.compile(r"set_\w+_request")
+
+
+def drop_missing_optional_pages(app, docname, source):
+    """Remove the index's toctree entries of optional pages that do not exist."""
+    if docname != root_doc:
+        return
+    for page in OPTIONAL_PAGES:
+        if page not in app.env.found_docs:
+            logger.info("page %r not found: the toctree leaves it out", page)
+            source[0] = re.sub(rf"^{page}\n", "", source[0], flags=re.MULTILINE)
+
+
+def skip_metadata_request_methods(app, what, name, obj, skip, options):
+    """Leave scikit-learn's ``set_*_request`` methods out of the API pages."""
+    if METADATA_REQUEST_METHOD.fullmatch(name):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("source-read", drop_missing_optional_pages)
+    app.connect("autodoc-skip-member", skip_metadata_request_methods)

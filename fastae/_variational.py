@@ -173,7 +173,7 @@ default="constant"
         ``loss_curve_`` keeps the epochs of every call.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names seen during ``fit``, when ``X`` has string column names.
 
     Examples
@@ -628,7 +628,7 @@ default="constant"
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_in_)
+        ndarray of shape (n_samples, ``n_features_in_``)
             The decoder's output with the output activation applied, so
             probabilities with ``loss="binary_crossentropy"``.
         """
@@ -656,7 +656,7 @@ default="constant"
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_in_)
+        ndarray of shape (n_samples, ``n_features_in_``)
             The decoded samples, in the dtype the model was fitted with, with
             the output activation applied.
         """

@@ -3,8 +3,8 @@ A two-dimensional code
 ======================
 
 With a code of two numbers, ``transform`` maps every digit to a point in the
-plane. The autoencoder never sees the labels, yet digits of the same class
-land close together. Colouring the points by label shows how well the code
+plane. The autoencoder trains without the labels, yet digits of the same
+class land close together. Colouring the points by label shows how well the code
 separates the classes, next to the first two principal components.
 """
 
@@ -34,7 +34,9 @@ autoencoder = AutoencoderTransformer(
 )
 codes = autoencoder.fit_transform(X)
 components = PCA(n_components=2).fit_transform(X)
-print(f"autoencoder trained for {autoencoder.n_iter_} epochs, loss {autoencoder.loss_:.4f}")
+print(
+    f"autoencoder trained for {autoencoder.n_iter_} epochs, loss {autoencoder.loss_:.4f}"
+)
 
 # %%
 # Each point is one of the 1,797 digits, coloured by its label.
