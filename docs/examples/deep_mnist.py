@@ -40,6 +40,7 @@ def parse_arguments():
     parser.add_argument(
         "--learning-rate", type=float, default=1.5e-3, help="default: 0.0015"
     )
+    parser.add_argument("--batch-size", type=int, default=128, help="default: 128")
     parser.add_argument(
         "--figure", default=str(IMAGES / "deep-mnist-reconstructions.png")
     )
@@ -72,13 +73,14 @@ def main():
         activation="elu",
         code_activation="identity",
         loss="binary_crossentropy",
-        batch_size=128,
+        batch_size=arguments.batch_size,
         learning_rate="cosine",
         learning_rate_init=arguments.learning_rate,
         max_iter=arguments.epochs,
         alpha=0.0,
         tol=0.0,
         random_state=0,
+        verbose=2,
     )
     started = time.perf_counter()
     with warnings.catch_warnings():
