@@ -317,7 +317,8 @@ class InMemoryRows:
 
     :func:`run_epochs` accepts any object with ``n_rows`` and this
     ``run_epoch`` method in place of an array, which is how data that arrive
-    in chunks train.
+    in chunks train. Validation data in chunks also need an
+    ``evaluate(trainer)`` method.
     """
 
     def __init__(self, X):
@@ -332,6 +333,19 @@ class InMemoryRows:
             order = np.arange(self.n_rows, dtype=np.int64)
         draw_seed(trainer, rng)
         return trainer.run_epoch(self.X, order)
+
+
+def _validation_loss(trainer, X_val):
+    """Return the validation loss, or None without validation data.
+
+    Data that arrive in chunks evaluate themselves through their own
+    ``evaluate(trainer)`` method.
+    """
+    if X_val is None:
+        return None
+    if hasattr(X_val, "evaluate"):
+        return X_val.evaluate(trainer)
+    return trainer.evaluate(X_val)
 
 
 def draw_seed(trainer, rng):
@@ -487,7 +501,7 @@ def _train_epochs(
             epoch = history.n_iter + 1
             if not np.isfinite(loss) or not trainer.parameters_finite():
                 raise _diverged_error(epoch, loss, schedule.initial)
-            validation_loss = None if X_val is None else trainer.evaluate(X_val)
+            validation_loss = _validation_loss(trainer, X_val)
             history.update(loss, validation_loss, trainer.params_copy, tol)
             history.learning_rates.append(rate)
             history.samples_seen += n_rows

@@ -25,6 +25,14 @@ from sklearn.utils.validation import (
 )
 
 from ._callbacks import CallbackSupportMixin, EpochCallbacks
+from ._dask import (
+    DaskRows,
+    dask_sample_weight,
+    feature_source,
+    is_dask_collection,
+    map_model_blocks,
+    row_chunked_array,
+)
 from ._engine import (
     History,
     LearningRateSchedule,
@@ -180,7 +188,9 @@ default="constant"
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, stop when their loss has
         not improved by ``tol`` for ``n_iter_no_change`` epochs, and restore
-        the weights with the lowest validation loss.
+        the weights with the lowest validation loss. With a Dask ``X``, whole
+        row chunks are held out, as many as cover that fraction, and their
+        loss is computed one chunk at a time.
     validation_fraction : float, default=0.1
         Fraction of rows held out for early stopping, rounded down to a whole
         number of rows, which must be at least one.
@@ -199,9 +209,10 @@ default="constant"
         whatever the device, so ``set_params(device=...)`` moves a fitted
         model. With the GPU, these methods also accept GPU arrays (objects with
         ``__cuda_array_interface__``, such as CuPy arrays) and return GPU
-        arrays for them. The GPU trains the plain autoencoder: tied weights,
-        denoising, dropout, the code penalties, gradient clipping and
-        ``sample_weight`` need the CPU, and ``"auto"`` picks the CPU for them.
+        arrays for them. The GPU trains every variant that the CPU trains
+        (tied weights, denoising, dropout, the code penalties, gradient
+        clipping and ``sample_weight``), with the same results up to
+        floating-point rounding.
 
     Attributes
     ----------
@@ -229,7 +240,7 @@ default="constant"
         in scikit-learn's MLP. ``loss_curve_`` keeps the epochs of every call.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names seen during ``fit``, when ``X`` has string column names.
 
     Examples
@@ -371,14 +382,17 @@ default="constant"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, which is also the reconstruction target.
+            Training data, which is also the reconstruction target. A Dask
+            array or DataFrame is trained on one row chunk at a time, in the
+            calling process, and minibatches never cross a chunk boundary.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row's reconstruction loss. Each
             minibatch's gradient is the weighted sum over its rows divided by
             its number of rows, so unit weights train exactly as None does.
-            With early stopping the validation loss is weighted too.
+            With early stopping the validation loss is weighted too. With a
+            Dask ``X`` it may be a Dask array.
 
         Returns
         -------
@@ -396,7 +410,8 @@ default="constant"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Training data: an array, or a Dask array or DataFrame as in
+            :meth:`fit`.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -432,17 +447,22 @@ default="constant"
 
     def _fit(self, X, sample_weight, incremental):
         warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
-        X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
-        if warm:
-            X = _to_model_dtype(X, self.coefs_[0].dtype)
-        X = _writeable(X)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
+        if is_dask_collection(X):
+            # DaskRows has the shape and dtype read from X below, and it
+            # validates each chunk as it is computed during training.
+            X, sample_weight = self._dask_training_rows(X, sample_weight, warm)
+        else:
+            X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
+            if warm:
+                X = _to_model_dtype(X, self.coefs_[0].dtype)
+            X = _writeable(X)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(
+                    sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                )
+            self._check_loss_domain(X)
         hidden = self._check_hidden_layer_sizes()
         output_activation = self._resolved_output_activation()
-        self._check_loss_domain(X)
         self._check_variants(hidden)
 
         if incremental and hasattr(self, "_rng"):
@@ -482,7 +502,7 @@ default="constant"
             state = OptimizerState(self.solver, n_parameters(layout), X.dtype)
 
         trainer_class = Trainer
-        if self._uses_gpu(sample_weight):
+        if self._uses_gpu():
             from ._cuda.engine import CudaTrainer as trainer_class
         trainer = trainer_class(
             params,
@@ -567,26 +587,6 @@ default="constant"
             MAX_GRAD_NORM=0.0 if self.max_grad_norm is None else self.max_grad_norm,
         )
 
-    def _cpu_only_settings(self, sample_weight):
-        """Return the names of the training settings that only the CPU trains."""
-        names = [
-            name
-            for name in (
-                "tied_weights",
-                "noise_std",
-                "mask_fraction",
-                "dropout",
-                "code_l1",
-                "sparsity_weight",
-                "contractive",
-                "max_grad_norm",
-            )
-            if getattr(self, name)
-        ]
-        if sample_weight is not None:
-            names.append("sample_weight")
-        return names
-
     def _check_variants(self, hidden):
         code_activation = self.code_activation or self.activation
         if self.sparsity_weight > 0 and code_activation != "sigmoid":
@@ -610,19 +610,10 @@ default="constant"
                 "mask_fraction instead."
             )
 
-    def _uses_gpu(self, sample_weight=None, training=True):
+    def _uses_gpu(self):
         """Return True for the GPU; raise when ``device="cuda"`` cannot work."""
         if self.device == "cpu":
             return False
-        cpu_only = self._cpu_only_settings(sample_weight) if training else []
-        if cpu_only:
-            if self.device == "auto":
-                return False
-            raise ValueError(
-                f"device='cuda' trains the plain autoencoder, but {cpu_only[0]} "
-                "is set. Train with device='cpu' (or 'auto'), or leave "
-                f"{', '.join(cpu_only)} at the default."
-            )
         from ._cuda import unavailable_reason
 
         reason = unavailable_reason()
@@ -676,8 +667,53 @@ default="constant"
                 "loss='squared_error'."
             )
 
+    def _dask_training_rows(self, X, sample_weight, warm):
+        """Return a Dask collection as :class:`DaskRows`, and the sample weights.
+
+        Feature names and counts are checked and set as for in-memory data.
+        The values are checked one chunk at a time while training.
+        """
+        frame = X
+        X = row_chunked_array(X, known_chunks=True)
+        validate_data(
+            self, feature_source(frame), reset=not warm, skip_check_array=True
+        )
+        if warm:
+            dtype = self.coefs_[0].dtype
+        else:
+            dtype = np.float32 if X.dtype == np.float32 else np.float64
+        if is_dask_collection(sample_weight):
+            weights = dask_sample_weight(sample_weight, X)
+        elif sample_weight is not None:
+            # Validated whole here: one float64 per row is far smaller than X.
+            weights = _check_sample_weight(
+                sample_weight,
+                np.empty((X.shape[0], 0)),
+                dtype=np.float64,
+                ensure_non_negative=True,
+            )
+        else:
+            weights = None
+        rows = DaskRows(
+            X, weights, lambda chunk: self._checked_chunk(chunk, dtype), dtype
+        )
+        return rows, sample_weight
+
+    def _checked_chunk(self, chunk, dtype):
+        """Validate one computed chunk of Dask training data as ``fit`` does X."""
+        chunk = check_array(chunk, dtype=_FLOAT_DTYPES, order="C", input_name="X")
+        chunk = _writeable(_to_model_dtype(chunk, dtype))
+        self._check_loss_domain(chunk)
+        return chunk
+
     def _split_validation(self, X, sample_weight, rng, incremental):
         """Return the training and validation rows, and their weights."""
+        if isinstance(X, DaskRows):
+            # The rows load their weights with each chunk, so none are returned.
+            if not self.early_stopping or incremental:
+                return X, None, None, None
+            X_train, X_val = X.split_validation(self.validation_fraction, rng)
+            return X_train, X_val, None, None
         if not self.early_stopping or incremental:
             return X, None, sample_weight, None
         n_samples = X.shape[0]
@@ -757,7 +793,7 @@ default="constant"
 
     def _checked_device_input(self, X, width, unit):
         """Return a GPU array as a Numba device array, without a copy, once checked."""
-        if not self._uses_gpu(training=False):
+        if not self._uses_gpu():
             raise ValueError(
                 f"X is a GPU array but this model computes on the CPU "
                 f"(device={self.device!r}). Call set_params(device='cuda'), or "
@@ -791,7 +827,7 @@ default="constant"
         intercepts = self.intercepts_[layers]
         _check_layers(coefs, intercepts, X.dtype)
         activations = self._layer_activations[layers]
-        if _is_device_array(X) or self._uses_gpu(training=False):
+        if _is_device_array(X) or self._uses_gpu():
             from ._cuda.engine import forward as cuda_forward
 
             out, input_finite, output_finite = cuda_forward(
@@ -822,13 +858,46 @@ default="constant"
             )
         return out
 
+    def _map_dask_blocks(self, X, method):
+        """Return ``method`` applied lazily to each row chunk of a Dask ``X``.
+
+        Shapes and feature names are checked here, and values when a chunk is
+        computed. The blocks share one copy of the model without its training
+        state, so refitting this model later does not change the result.
+        """
+        check_is_fitted(self)
+        frame = X
+        X = row_chunked_array(X, known_chunks=False)
+        if method != "inverse_transform":
+            validate_data(
+                self, feature_source(frame), reset=False, skip_check_array=True
+            )
+        elif X.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but inverse_transform expects codes "
+                f"of width {self._n_features_out}, the output width of transform."
+            )
+        widths = {
+            "transform": self._n_features_out,
+            "inverse_transform": self.n_features_in_,
+            "score_samples": None,
+            "reconstruction_errors": self.n_features_in_,
+        }
+        model = copy.copy(self)
+        for name in ("_optimizer_state", "_history", "_rng"):
+            vars(model).pop(name, None)
+        model = copy.deepcopy(model)
+        return map_model_blocks(model, X, method, widths[method], self.coefs_[0].dtype)
+
     def transform(self, X):
         """Encode ``X``: return the code layer's output.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to encode. With ``device="cuda"`` it may be a GPU array.
+            Data to encode. With ``device="cuda"`` it may be a GPU array. A
+            Dask array or DataFrame gives a lazy Dask array, computed chunk by
+            chunk.
 
         Returns
         -------
@@ -836,6 +905,8 @@ default="constant"
             The codes, in the dtype the model was fitted with; a GPU array
             when ``X`` is one.
         """
+        if is_dask_collection(X):
+            return self._map_dask_blocks(X, "transform")
         X = self._checked_input(X)
         return self._run_layers(X, slice(0, self._n_encoder_layers))
 
@@ -846,13 +917,15 @@ default="constant"
         ----------
         X : array-like of shape (n_samples, code_size)
             Codes, as returned by ``transform``. With ``device="cuda"`` it may
-            be a GPU array.
+            be a GPU array. A Dask array or DataFrame gives a lazy Dask array.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_in_)
+        ndarray of shape (n_samples, ``n_features_in_``)
             The reconstructions; a GPU array when ``X`` is one.
         """
+        if is_dask_collection(X):
+            return self._map_dask_blocks(X, "inverse_transform")
         check_is_fitted(self)
         layers = slice(self._n_encoder_layers, None)
         if _is_device_array(X):
@@ -879,7 +952,8 @@ default="constant"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to score. With ``device="cuda"`` it may be a GPU array.
+            Data to score. With ``device="cuda"`` it may be a GPU array. A
+            Dask array or DataFrame gives a lazy Dask array.
 
         Returns
         -------
@@ -887,6 +961,8 @@ default="constant"
             ``-mean((X - reconstruction) ** 2, axis=1)``; a GPU array when
             ``X`` is one.
         """
+        if is_dask_collection(X):
+            return self._map_dask_blocks(X, "score_samples")
         X = self._checked_input(X)
         reconstruction = self._run_layers(X, slice(None))
         if _is_device_array(X):
@@ -906,12 +982,15 @@ default="constant"
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to reconstruct. With ``device="cuda"`` it may be a GPU array.
+            A Dask array or DataFrame gives a lazy Dask array.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features)
             ``(X - reconstruction) ** 2``, a NumPy array in the model's dtype.
         """
+        if is_dask_collection(X):
+            return self._map_dask_blocks(X, "reconstruction_errors")
         X = self._checked_input(X)
         reconstruction = self._run_layers(X, slice(None))
         if _is_device_array(X):

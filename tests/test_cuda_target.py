@@ -105,7 +105,7 @@ def kernel_signatures(dtype):
     int32s = types.Array(types.int32, 1, "C")
     float64s = types.Array(types.float64, 1, "C")
     indices = types.Array(types.int64, 1, "C")
-    integer, flag = types.int64, types.boolean
+    integer, flag, real = types.int64, types.boolean, types.float64
     from fastae._cuda import kernels
 
     return {
@@ -127,7 +127,19 @@ def kernel_signatures(dtype):
         "gather": (kernels._gather, (matrix, indices, integer, matrix)),
         "loss_gradient": (
             kernels._loss_kernel(256),
-            (integer, matrix, matrix, integer, element, matrix, float64s),
+            (
+                integer,
+                matrix,
+                matrix,
+                integer,
+                real,
+                matrix,
+                float64s,
+                flag,
+                float64s,
+                indices,
+                integer,
+            ),
         ),
         "column_sums": (kernels._column_sums, (matrix, vector)),
         "adam": (kernels._adam, (vector,) * 4 + (integer,) + (element,) * 7),
@@ -138,6 +150,39 @@ def kernel_signatures(dtype):
         "flag_non_finite": (kernels._flag_non_finite, (vector, int32s)),
         "row_scores": (kernels._row_scores, (matrix, matrix, vector)),
         "fill_zero": (kernels._fill_zero, (vector,)),
+        "gather_corrupted": (
+            kernels._gather_corrupted,
+            (matrix, indices, integer, matrix, matrix, integer, real, real),
+        ),
+        "drop_units": (
+            kernels._drop_units,
+            (matrix, indices, integer, integer, integer, real, element),
+        ),
+        "dropout_backward": (
+            kernels._dropout_backward,
+            (matrix, matrix, indices, integer, integer, integer, real)
+            + (element, element, integer),
+        ),
+        "squared_sums": (kernels._squared_sums_kernel(256), (vector, float64s)),
+        "sum_partials": (kernels._sum_partials_kernel(256), (float64s, integer)),
+        "clip": (kernels._clip, (vector, float64s, real)),
+        "sparsity": (
+            kernels._sparsity_kernel(256),
+            (vector, integer, real, real, real, vector, float64s),
+        ),
+        "contractive": (
+            kernels._contractive_kernel(256),
+            (matrix, matrix, integer, real, vector, vector, float64s),
+        ),
+        "code_gradient": (
+            kernels._code_gradient_kernel(256),
+            (matrix, matrix, integer, real, element, flag, vector, element, vector)
+            + (float64s,),
+        ),
+        "contractive_weight_gradient": (
+            kernels._contractive_weight_gradient,
+            (matrix, matrix, vector, real),
+        ),
     }
 
 
@@ -155,6 +200,16 @@ def kernel_signatures(dtype):
         "flag_non_finite",
         "row_scores",
         "fill_zero",
+        "gather_corrupted",
+        "drop_units",
+        "dropout_backward",
+        "squared_sums",
+        "sum_partials",
+        "clip",
+        "sparsity",
+        "contractive",
+        "code_gradient",
+        "contractive_weight_gradient",
     ],
 )
 def test_kernel_compiles_to_ptx(name, dtype, compile_without_gpu):

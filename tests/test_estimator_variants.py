@@ -264,23 +264,39 @@ def test_invalid_variant_settings_raise(params, message, digits):
         model.fit(digits)
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"tied_weights": True}, {"mask_fraction": 0.1}, {"max_grad_norm": 1.0}],
-)
-def test_gpu_refuses_cpu_only_settings(params, digits):
-    model = AutoencoderTransformer((8,), device="cuda", **params)
-    name = next(iter(params))
-    with pytest.raises(ValueError, match=f"{name} is set"):
-        model.fit(digits)
+# Every variant trains on the GPU. tests_cuda checks each against the CPU.
+GPU_VARIANTS = {
+    "tied": {"tied_weights": True},
+    "denoising": {"noise_std": 0.1, "mask_fraction": 0.1},
+    "dropout": {"dropout": 0.2, "hidden_layer_sizes": (8, 4)},
+    "code_l1": {"code_l1": 0.01},
+    "sparsity": {"sparsity_weight": 0.1, "code_activation": "sigmoid"},
+    "contractive": {"contractive": 0.1},
+    "clipping": {"max_grad_norm": 1.0},
+    "sample_weight": {},
+}
 
 
-def test_gpu_refuses_sample_weight(digits):
-    model = AutoencoderTransformer((8,), device="cuda")
-    with pytest.raises(ValueError, match="sample_weight is set"):
-        model.fit(digits, sample_weight=np.ones(len(digits)))
+@pytest.mark.parametrize("name", GPU_VARIANTS)
+def test_gpu_accepts_variant_settings(name, digits):
+    from fastae._cuda import unavailable_reason
+
+    params = {"hidden_layer_sizes": (8,), "max_iter": 1, "device": "cuda"}
+    params.update(GPU_VARIANTS[name])
+    model = AutoencoderTransformer(**params)
+    X = digits[:20]
+    sample_weight = np.linspace(0.5, 1.5, 20) if name == "sample_weight" else None
+    if unavailable_reason() is not None:
+        # Only the missing GPU stops the fit, not the variant.
+        with pytest.raises(RuntimeError, match="device='cuda' cannot be used"):
+            model.fit(X, sample_weight=sample_weight)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, sample_weight=sample_weight)
+    assert model.n_iter_ == 1
 
 
-def test_auto_device_trains_variants_on_cpu(digits):
+def test_auto_device_trains_variants(digits):
     model = fit(digits, device="auto", tied_weights=True, max_iter=2)
     assert model.n_iter_ == 2

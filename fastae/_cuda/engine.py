@@ -5,6 +5,12 @@ state and every scratch buffer on the device for the whole fit. The training
 rows are copied once and each epoch's permutation (8 bytes a row) is copied
 in. The minibatches are gathered on the device. Two numbers come back per
 epoch: the loss sum, and a flag set when a parameter stopped being finite.
+
+Every regularised variant of the CPU's ``train_epoch`` trains here too: row
+weights, gradient clipping, input corruption, dropout, tied weights and the
+code penalties. Each follows the CPU's order of operations, so the two
+devices agree up to floating-point rounding, and the random masks agree bit
+for bit.
 """
 
 import contextlib
@@ -22,11 +28,21 @@ from .._kernels.epoch import (
     BETA_1,
     BETA_2,
     BIAS_OFFSET,
+    CODE_L1,
+    CONTRACTIVE,
+    DROPOUT,
     EPSILON,
     FAN_IN,
     FAN_OUT,
     LEARNING_RATE,
+    MASK_FRACTION,
+    MAX_GRAD_NORM,
     MOMENTUM,
+    NOISE_STD,
+    SEED,
+    SPARSITY_TARGET,
+    SPARSITY_WEIGHT,
+    TRANSPOSED,
     WEIGHT_OFFSET,
 )
 from .._kernels.losses import BINARY_CROSSENTROPY
@@ -87,7 +103,10 @@ class CudaTrainer:
 
     ``params`` and ``optimizer_state`` are copied to the device, so the
     caller's arrays stay unchanged; :attr:`params` and :attr:`state` copy the
-    results back.
+    results back. ``train_weights`` and ``validation_weights`` weight the
+    rows of the training and validation data, or are empty for unit weights;
+    each is copied to the device once. ``draws_random`` states whether each
+    epoch needs a seed, in ``hyper[SEED]``, for input corruption or dropout.
     """
 
     device = "cuda"
@@ -114,6 +133,27 @@ class CudaTrainer:
         self.dtype = params.dtype
         self.n_weights = int(layout[0, BIAS_OFFSET])
         self.step = optimizer_state.step.copy()
+        self.train_weights = self.validation_weights = np.zeros(0)
+        self.draws_random = bool(
+            self.hyper[NOISE_STD] > 0
+            or self.hyper[MASK_FRACTION] > 0
+            or self.hyper[DROPOUT] > 0
+        )
+        n_layers = len(layout)
+        self._code_layer = n_layers // 2 - 1
+        self._transposed = [bool(t) for t in layout[:, TRANSPOSED]]
+        # With tied weights, each encoder layer adds its gradient to the one
+        # that its mirror decoder layer, run first, wrote.
+        self._accumulates = [
+            bool(layout[-1, TRANSPOSED]) and k <= self._code_layer
+            for k in range(n_layers)
+        ]
+        # The CPU's _drops_units: hidden layers except the code layer.
+        self._dropout_layers = (
+            {k for k in range(n_layers - 1) if k != self._code_layer}
+            if self.hyper[DROPOUT] > 0
+            else set()
+        )
 
         copy = self.transfers.copy_to_device
         self._params = copy(params)
@@ -128,10 +168,23 @@ class CudaTrainer:
         self._bias_grads = [_bias(self._grads, layout, k) for k in range(len(layout))]
 
         rows = batch_size
-        self._inputs = cuda.device_array((rows, int(layout[0, FAN_IN])), self.dtype)
+        n_features = int(layout[0, FAN_IN])
+        self._inputs = cuda.device_array((rows, n_features), self.dtype)
+        # The clean rows, the loss target when the inputs are corrupted.
+        self._targets = None
+        if self.hyper[NOISE_STD] > 0 or self.hyper[MASK_FRACTION] > 0:
+            self._targets = cuda.device_array((rows, n_features), self.dtype)
         widths = [int(w) for w in layout[:, FAN_OUT]]
         self._outputs = [cuda.device_array((rows, w), self.dtype) for w in widths]
         self._deltas = [cuda.device_array((rows, w), self.dtype) for w in widths]
+        # Per-unit scratch of the code penalties: the sparsity penalty's
+        # column sums and gradients, and the contractive penalty's column
+        # norms and slopes.
+        code_width = widths[self._code_layer]
+        self._code_scratch = [
+            cuda.device_array(code_width, self.dtype) for _ in range(4)
+        ]
+        self._clip_partials = None
         # The loss sum of an epoch, and a flag for non-finite parameters.
         self._status = cuda.device_array(1, dtype=np.float64)
         self._flag = cuda.device_array(1, dtype=np.int32)
@@ -139,6 +192,7 @@ class CudaTrainer:
         self._X_device = None
         self._evaluated = None
         self._evaluated_device = None
+        self._weights_device = {}
 
     # The CPU engine splits minibatches across threads; the GPU has no parts.
     n_parts = 1
@@ -166,33 +220,142 @@ class CudaTrainer:
             self._evaluated, self._evaluated_device = X, (device, rows)
         return self._evaluated_device
 
-    def _forward(self, inputs, n_rows):
+    def _device_weights(self, weights, slot):
+        """Return the row weights on the device, or None for unit weights."""
+        if weights.size == 0:
+            return None
+        cached = self._weights_device.get(slot)
+        if cached is None or cached[0] is not weights:
+            cached = (weights, self.transfers.copy_to_device(weights))
+            self._weights_device[slot] = cached
+        return cached[1]
+
+    def _seed(self):
+        return int(self.hyper[SEED])
+
+    def _forward(self, inputs, n_rows, order=None, start=0):
+        """Run every layer, and with ``order`` apply dropout to the training rows."""
         layer_in = inputs
         for k, activation in enumerate(self._activations()):
             layer_out = self._outputs[k][:n_rows]
             kernels.dense_forward(
-                layer_in, self._weights[k], self._biases[k], activation, layer_out
+                layer_in,
+                self._weights[k],
+                self._biases[k],
+                activation,
+                layer_out,
+                transpose_w=self._transposed[k],
             )
+            if order is not None and k in self._dropout_layers:
+                kernels.drop_units(
+                    layer_out, order, start, self._seed(), k, self.hyper[DROPOUT]
+                )
             layer_in = layer_out
         return layer_in
 
-    def _backward(self, inputs, n_rows):
+    def _backward(self, inputs, n_rows, order, start):
         activations = self._activations()
         for k in range(len(activations) - 1, -1, -1):
             delta = self._deltas[k][:n_rows]
             layer_in = inputs if k == 0 else self._outputs[k - 1][:n_rows]
-            kernels.matmul(layer_in, delta, self._weight_grads[k], transpose_a=True)
-            kernels.column_sums(delta, self._bias_grads[k])
-            if k > 0:
+            if self._transposed[k]:
+                # The block is (fan_out, fan_in), so its gradient is delta.T @ in.
+                kernels.matmul(delta, layer_in, self._weight_grads[k], transpose_a=True)
+            else:
                 kernels.matmul(
+                    layer_in,
                     delta,
-                    self._weights[k],
-                    self._deltas[k - 1][:n_rows],
-                    transpose_b=True,
-                    epilogue=kernels.DERIVATIVE,
-                    activation=activations[k - 1],
-                    aux=self._outputs[k - 1][:n_rows],
+                    self._weight_grads[k],
+                    transpose_a=True,
+                    epilogue=kernels.ACCUMULATE
+                    if self._accumulates[k]
+                    else kernels.PLAIN,
                 )
+            kernels.column_sums(delta, self._bias_grads[k])
+            if k == 0 and self.hyper[CONTRACTIVE] > 0:
+                kernels.contractive_weight_gradient(
+                    self._weights[0],
+                    self._weight_grads[0],
+                    self._code_scratch[3],
+                    self.hyper[CONTRACTIVE],
+                    1.0 / n_rows,
+                )
+            if k > 0:
+                self._input_gradient(k, n_rows, activations[k - 1], order, start)
+
+    def _input_gradient(self, k, n_rows, activation, order, start):
+        """Write ``dL/dz`` of layer ``k - 1`` from ``dL/dz`` of layer ``k``.
+
+        The product gives ``dL/d(out)`` of layer ``k - 1``. A layer with
+        dropout, and the code layer with penalties, then go through a kernel
+        of their own that turns it into ``dL/dz``. For the other layers the
+        product's epilogue multiplies by ``f'``.
+        """
+        below = k - 1
+        out = self._outputs[below][:n_rows]
+        grad = self._deltas[below][:n_rows]
+        hyper = self.hyper
+        penalised = below == self._code_layer and (
+            hyper[CODE_L1] > 0 or hyper[SPARSITY_WEIGHT] > 0 or hyper[CONTRACTIVE] > 0
+        )
+        own_kernel = below in self._dropout_layers or penalised
+        kernels.matmul(
+            self._deltas[k][:n_rows],
+            self._weights[k],
+            grad,
+            transpose_b=not self._transposed[k],
+            epilogue=kernels.PLAIN if own_kernel else kernels.DERIVATIVE,
+            activation=activation,
+            aux=out,
+        )
+        if below in self._dropout_layers:
+            kernels.dropout_backward(
+                grad, out, order, start, self._seed(), below, hyper[DROPOUT], activation
+            )
+        elif penalised:
+            self._code_penalties(out, grad, activation, 1.0 / n_rows)
+
+    def _code_penalties(self, code, grad, activation, scale):
+        """Add the code penalties to the loss and their gradients to ``grad``."""
+        hyper = self.hyper
+        sums, coefficients, norms, slopes = self._code_scratch
+        if hyper[SPARSITY_WEIGHT] > 0:
+            kernels.sparsity_penalty(
+                code,
+                hyper[SPARSITY_WEIGHT],
+                hyper[SPARSITY_TARGET],
+                scale,
+                sums,
+                coefficients,
+                self._status,
+            )
+        if hyper[CONTRACTIVE] > 0:
+            kernels.contractive_penalty(
+                self._weights[0],
+                code,
+                activation,
+                hyper[CONTRACTIVE],
+                norms,
+                slopes,
+                self._status,
+            )
+        kernels.code_gradient(
+            code,
+            grad,
+            activation,
+            scale,
+            self._status,
+            l1=hyper[CODE_L1],
+            coefficients=coefficients if hyper[SPARSITY_WEIGHT] > 0 else None,
+            contractive=hyper[CONTRACTIVE],
+            norms=norms,
+        )
+
+    def _clip_gradient(self):
+        size = kernels.clip_partials(self._grads.size)
+        if self._clip_partials is None or self._clip_partials.size < size:
+            self._clip_partials = cuda.device_array(size, dtype=np.float64)
+        kernels.clip_norm(self._grads, self.hyper[MAX_GRAD_NORM], self._clip_partials)
 
     def _update(self, n_rows):
         hyper = self.hyper
@@ -238,54 +401,87 @@ class CudaTrainer:
             return math.nan
         return total
 
-    def _batch_loss(self, X_device, order_device, start, n_rows, train):
-        """Gather one minibatch, run it forward and add its loss to the status.
-
-        With ``train``, the output layer's gradient is scaled by ``1 / n_rows``
-        for the backward pass; otherwise it is written into scratch space and
-        not used.
-        """
+    def _train_batch(self, X_device, order_device, weights, start, n_rows):
+        """Train on one minibatch: its loss sum goes to the status."""
         inputs = self._inputs[:n_rows]
-        kernels.gather(X_device, order_device, start, inputs)
-        outputs = self._forward(inputs, n_rows)
-        scale = 1.0 / n_rows if train else 0.0
+        target = inputs
+        if self._targets is None:
+            kernels.gather(X_device, order_device, start, inputs)
+        else:
+            target = self._targets[:n_rows]
+            kernels.gather_corrupted(
+                X_device,
+                order_device,
+                start,
+                inputs,
+                target,
+                self._seed(),
+                self.hyper[NOISE_STD],
+                self.hyper[MASK_FRACTION],
+            )
+        outputs = self._forward(inputs, n_rows, order_device, start)
         kernels.loss_gradient(
             self.loss,
             outputs,
-            inputs,
+            target,
             int(self._activations()[-1]),
-            np.dtype(self.dtype).type(scale),
+            1.0 / n_rows,
             self._deltas[-1][:n_rows],
             self._status,
+            weights,
+            order_device,
+            start,
         )
-        return inputs
+        self._backward(inputs, n_rows, order_device, start)
+        if self.hyper[MAX_GRAD_NORM] > 0:
+            self._clip_gradient()
+        self._update(n_rows)
 
     @_quiet_small_launches()
     def run_epoch(self, X, order):
         """Train on ``X[order]`` and return the mean loss per element."""
         X_device = self._device_data(X, "train")
+        weights = self._device_weights(self.train_weights, "train")
         order_device = self.transfers.copy_to_device(order)
         self._reset_status()
         for start in range(0, order.size, self.batch_size):
             n_rows = min(self.batch_size, order.size - start)
-            inputs = self._batch_loss(X_device, order_device, start, n_rows, True)
-            self._backward(inputs, n_rows)
-            self._update(n_rows)
+            self._train_batch(X_device, order_device, weights, start, n_rows)
         return self._read_status() / (order.size * X.shape[1])
 
     @_quiet_small_launches()
     def evaluate(self, X, params=None):
-        """Return the mean loss per element of the network on ``X``."""
+        """Return the mean loss per element of the network on ``X``.
+
+        Rows are weighted by ``validation_weights``. Dropout, input corruption
+        and the penalties do not apply.
+        """
         if params is not None:
             raise ValueError(
                 "CudaTrainer.evaluate takes no params: it evaluates the "
                 "parameters on the GPU."
             )
         X_device, order_device = self._device_data(X, "evaluate")
+        weights = self._device_weights(self.validation_weights, "evaluate")
         self._reset_status()
         for start in range(0, X.shape[0], self.batch_size):
             n_rows = min(self.batch_size, X.shape[0] - start)
-            self._batch_loss(X_device, order_device, start, n_rows, False)
+            inputs = self._inputs[:n_rows]
+            kernels.gather(X_device, order_device, start, inputs)
+            outputs = self._forward(inputs, n_rows)
+            # The gradient goes to scratch space and is not used.
+            kernels.loss_gradient(
+                self.loss,
+                outputs,
+                inputs,
+                int(self._activations()[-1]),
+                0.0,
+                self._deltas[-1][:n_rows],
+                self._status,
+                weights,
+                order_device,
+                start,
+            )
         total = float(self.transfers.copy_to_host(self._status)[0])
         return total / X.size
 
@@ -318,9 +514,11 @@ class CudaTrainer:
 
 
 def _weights(params, layout, layer):
+    """Return the layer's weight block: ``(fan_in, fan_out)``, or its transpose's."""
     offset = int(layout[layer, WEIGHT_OFFSET])
     fan_in, fan_out = int(layout[layer, FAN_IN]), int(layout[layer, FAN_OUT])
-    return params[offset : offset + fan_in * fan_out].reshape((fan_in, fan_out))
+    shape = (fan_out, fan_in) if layout[layer, TRANSPOSED] else (fan_in, fan_out)
+    return params[offset : offset + fan_in * fan_out].reshape(shape)
 
 
 def _bias(params, layout, layer):
