@@ -305,7 +305,7 @@ def _run_demo(args):
         # every run trains for exactly --epochs epochs.
         tol=0.0,
         n_iter_no_change=epochs,
-        verbose=1,
+        verbose=2,  # one line per epoch, also when tqdm is installed
         random_state=args.random_state,
     )
     layers = "-".join(str(width) for width in (data.X_train.shape[1], *hidden))
