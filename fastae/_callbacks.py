@@ -47,7 +47,7 @@ class EpochCallbacks:
         self.epochs_begun += 1
 
     def epoch_end(self, epoch, loss, validation_loss, trainer):
-        """End the epoch's task; return True when a callback asks to stop."""
+        """End the epoch's task; return True when a callback requests a stop."""
         if self.context is None:
             return False
         context, self.epoch_context = self.epoch_context, None

@@ -1,7 +1,6 @@
 """AutoencoderTransformer: the scikit-learn estimator around the compiled engine."""
 
 import copy
-import math
 import numbers
 import sys
 import warnings
@@ -16,7 +15,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -24,6 +23,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._base import (
+    CALLER_OF_FIT,
+    FLOAT_DTYPES,
+    MAX_LAYER_WIDTH,
+    TrainingMixin,
+    make_rng,
+    to_model_dtype,
+    writeable,
+)
 from ._callbacks import CallbackSupportMixin, EpochCallbacks
 from ._dask import (
     DaskRows,
@@ -53,21 +61,9 @@ from ._network import (
     unpack,
 )
 
-_FLOAT_DTYPES = (np.float64, np.float32)
-
-# Rows per minibatch when batch_size="auto" (capped at the number of rows).
-_AUTO_BATCH_SIZE = 256
-
-# Stack level of a warning raised in _fit that points at the line that called
-# fit or partial_fit: _fit, _fit_guarded, fit, scikit-learn's fit wrapper.
-_CALLER_OF_FIT = 5
-
-# Widest layer accepted: offsets into the parameter buffer are 64-bit, and a
-# weight matrix this wide already takes gigabytes.
-_MAX_LAYER_WIDTH = 2**31 - 1
-
 
 class AutoencoderTransformer(
+    TrainingMixin,
     CallbackSupportMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
@@ -254,6 +250,9 @@ default="constant"
     (1797, 8)
     """
 
+    # Private attributes that carry training state between calls.
+    _training_state = ("_layer_activations", "_optimizer_state", "_history", "_rng")
+
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": [
             "array-like",
@@ -432,19 +431,6 @@ default="constant"
             )
         return self._fit_guarded(X, sample_weight, incremental=True)
 
-    def _fit_guarded(self, X, sample_weight, incremental):
-        # Roll back every fitted attribute and the training state when a call
-        # fails (a warning turned into an error included), so a failed call
-        # never leaves a half-written model behind.
-        saved = {key: value for key, value in vars(self).items() if _is_state(key)}
-        try:
-            return self._fit(X, sample_weight, incremental)
-        except BaseException:
-            for key in [key for key in vars(self) if _is_state(key)]:
-                delattr(self, key)
-            vars(self).update(saved)
-            raise
-
     def _fit(self, X, sample_weight, incremental):
         warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
         if is_dask_collection(X):
@@ -452,10 +438,10 @@ default="constant"
             # validates each chunk as it is computed during training.
             X, sample_weight = self._dask_training_rows(X, sample_weight, warm)
         else:
-            X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
+            X = validate_data(self, X, reset=not warm, dtype=FLOAT_DTYPES, order="C")
             if warm:
-                X = _to_model_dtype(X, self.coefs_[0].dtype)
-            X = _writeable(X)
+                X = to_model_dtype(X, self.coefs_[0].dtype)
+            X = writeable(X)
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(
                     sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -469,7 +455,7 @@ default="constant"
             # A copy, so that a failed call leaves the stored generator as it was.
             rng = copy.deepcopy(self._rng)
         else:
-            rng = _make_rng(self.random_state)
+            rng = make_rng(self.random_state)
         X_train, X_val, weights_train, weights_val = self._split_validation(
             X, sample_weight, rng, incremental
         )
@@ -563,7 +549,7 @@ default="constant"
                 f"more than tol={self.tol} within the last n_iter_no_change="
                 f"{self.n_iter_no_change} epochs. Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=_CALLER_OF_FIT,
+                stacklevel=CALLER_OF_FIT,
             )
         callbacks.finish()
         return self
@@ -624,48 +610,13 @@ default="constant"
         raise RuntimeError(f"device='cuda' cannot be used: {reason}.")
 
     def _check_hidden_layer_sizes(self):
-        hidden = np.ravel(np.asarray(self.hidden_layer_sizes))
-        if hidden.size == 0:
+        hidden = self._positive_widths("at least one layer width", "(128,)")
+        if max(hidden) > MAX_LAYER_WIDTH:
             raise ValueError(
-                "hidden_layer_sizes must contain at least one layer width; got "
-                f"{self.hidden_layer_sizes!r}. Pass for example (128,)."
-            )
-        if not all(
-            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
-            for w in hidden.tolist()
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must contain positive integers; got "
+                f"hidden_layer_sizes contains a width above {MAX_LAYER_WIDTH}; got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        if max(hidden.tolist()) > _MAX_LAYER_WIDTH:
-            raise ValueError(
-                f"hidden_layer_sizes contains a width above {_MAX_LAYER_WIDTH}; got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return [int(w) for w in hidden]
-
-    def _resolved_output_activation(self):
-        if self.output_activation == "auto":
-            return "sigmoid" if self.loss == "binary_crossentropy" else "identity"
-        if self.loss == "binary_crossentropy" and self.output_activation != "sigmoid":
-            raise ValueError(
-                "loss='binary_crossentropy' needs output_activation='sigmoid' (or "
-                f"'auto'); got output_activation={self.output_activation!r}."
-            )
-        return self.output_activation
-
-    def _check_loss_domain(self, X):
-        if self.loss != "binary_crossentropy":
-            return
-        low, high = float(X.min()), float(X.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                "loss='binary_crossentropy' requires every value of X in [0, 1]; "
-                f"X has values from {low!r} to {high!r}. Scale X to [0, 1] (for "
-                "example with sklearn.preprocessing.MinMaxScaler) or use "
-                "loss='squared_error'."
-            )
+        return hidden
 
     def _dask_training_rows(self, X, sample_weight, warm):
         """Return a Dask collection as :class:`DaskRows`, and the sample weights.
@@ -701,8 +652,8 @@ default="constant"
 
     def _checked_chunk(self, chunk, dtype):
         """Validate one computed chunk of Dask training data as ``fit`` does X."""
-        chunk = check_array(chunk, dtype=_FLOAT_DTYPES, order="C", input_name="X")
-        chunk = _writeable(_to_model_dtype(chunk, dtype))
+        chunk = check_array(chunk, dtype=FLOAT_DTYPES, order="C", input_name="X")
+        chunk = writeable(to_model_dtype(chunk, dtype))
         self._check_loss_domain(chunk)
         return chunk
 
@@ -716,40 +667,7 @@ default="constant"
             return X_train, X_val, None, None
         if not self.early_stopping or incremental:
             return X, None, sample_weight, None
-        n_samples = X.shape[0]
-        n_val = math.floor(self.validation_fraction * n_samples)
-        if n_val < 1:
-            raise ValueError(
-                f"early_stopping=True with validation_fraction={self.validation_fraction} "
-                f"leaves an empty validation set for {n_samples} samples. Raise "
-                "validation_fraction, pass more samples, or set early_stopping=False."
-            )
-        order = rng.permutation(n_samples)
-        val_rows = np.sort(order[:n_val])
-        train_rows = np.sort(order[n_val:])
-        X_val = np.ascontiguousarray(X[val_rows])
-        X_train = np.ascontiguousarray(X[train_rows])
-        if sample_weight is None:
-            return X_train, X_val, None, None
-        return X_train, X_val, sample_weight[train_rows], sample_weight[val_rows]
-
-    def _resolved_batch_size(self, n_rows):
-        if isinstance(self.batch_size, bool):
-            # scikit-learn's Interval constraint lets bool through as an int.
-            raise InvalidParameterError(
-                f"batch_size must be an int or 'auto'; got {self.batch_size!r}."
-            )
-        if self.batch_size == "auto":
-            return min(_AUTO_BATCH_SIZE, n_rows)
-        if self.batch_size > n_rows:
-            warnings.warn(
-                f"batch_size={self.batch_size} is larger than the {n_rows} training "
-                f"rows; using batch_size={n_rows}.",
-                UserWarning,
-                stacklevel=_CALLER_OF_FIT + 1,
-            )
-            return n_rows
-        return self.batch_size
+        return self._split_rows(X, sample_weight, rng)
 
     def _check_same_architecture(self, sizes, incremental):
         fitted = [self.coefs_[0].shape[0]] + [W.shape[1] for W in self.coefs_]
@@ -785,11 +703,11 @@ default="constant"
             self,
             X,
             reset=False,
-            dtype=_FLOAT_DTYPES,
+            dtype=FLOAT_DTYPES,
             order="C",
             ensure_all_finite=False,
         )
-        return _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
+        return writeable(to_model_dtype(X, self.coefs_[0].dtype))
 
     def _checked_device_input(self, X, width, unit):
         """Return a GPU array as a Numba device array, without a copy, once checked."""
@@ -933,14 +851,14 @@ default="constant"
             return self._run_layers(Z, layers)
         dtype = self.coefs_[0].dtype
         Z = check_array(
-            X, dtype=_FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
+            X, dtype=FLOAT_DTYPES, order="C", input_name="X", ensure_all_finite=False
         )
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
                 f"of width {self._n_features_out}, the output width of transform."
             )
-        Z = _writeable(_to_model_dtype(Z, dtype))
+        Z = writeable(to_model_dtype(Z, dtype))
         return self._run_layers(Z, layers)
 
     def score_samples(self, X):
@@ -1021,31 +939,6 @@ default="constant"
         return tags
 
 
-# Private attributes that carry training state between calls.
-_TRAINING_STATE = ("_layer_activations", "_optimizer_state", "_history", "_rng")
-
-
-def _is_state(name):
-    return name.endswith("_") or name in _TRAINING_STATE
-
-
-def _to_model_dtype(X, dtype):
-    """Return ``X`` in the model's ``dtype``, rejecting values it cannot hold."""
-    if X.dtype == dtype:
-        return X
-    limit = np.finfo(dtype).max
-    largest = np.abs(X).max(initial=0.0)
-    if not np.isfinite(largest):
-        assert_all_finite(X, input_name="X")
-    if largest > limit:
-        raise ValueError(
-            f"X has values up to {float(np.abs(X).max())!r} in magnitude, beyond "
-            f"the {dtype} range (+-{float(limit):.4g}) of this model, which was "
-            f"fitted in {dtype}. Scale the data, or fit the model on float64 data."
-        )
-    return X.astype(dtype)
-
-
 def _check_layers(coefs, intercepts, dtype):
     """Raise ValueError unless the layer arrays chain and share ``dtype``."""
     for layer, (W, b) in enumerate(zip(coefs, intercepts)):
@@ -1076,18 +969,3 @@ def _is_device_array(X):
         return True
     numba_cuda = sys.modules.get("numba.cuda")
     return numba_cuda is not None and numba_cuda.devicearray.is_cuda_ndarray(X)
-
-
-def _writeable(X):
-    # Compiled kernels are specialised on writeable arrays; a read-only input
-    # (a memory map, for instance) is copied rather than compiled for again.
-    return X if X.flags.writeable else X.copy()
-
-
-def _make_rng(random_state):
-    """Return a NumPy Generator for ``random_state`` without touching the global one."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return np.random.default_rng(random_state)

@@ -1,7 +1,6 @@
 """VariationalAutoencoder: a scikit-learn estimator that generates new samples."""
 
 import copy
-import math
 import numbers
 import warnings
 from typing import ClassVar
@@ -14,11 +13,19 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._base import (
+    CALLER_OF_FIT,
+    FLOAT_DTYPES,
+    MAX_LAYER_WIDTH,
+    TrainingMixin,
+    make_rng,
+    to_model_dtype,
+    writeable,
+)
 from ._engine import History, LearningRateSchedule, OptimizerState, run_epochs
-from ._estimator import _make_rng, _to_model_dtype, _writeable
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.epoch import FAN_IN, FAN_OUT
 from ._kernels.losses import LOSS_CODES
@@ -32,32 +39,9 @@ from ._variational_engine import (
     variational_layout,
 )
 
-_FLOAT_DTYPES = (np.float64, np.float32)
-
-# Rows per minibatch when batch_size="auto" (capped at the number of rows).
-_AUTO_BATCH_SIZE = 256
-
-# Stack level of a warning raised in _fit that points at the line that called
-# fit or partial_fit: _fit, _fit_guarded, fit, scikit-learn's fit wrapper.
-_CALLER_OF_FIT = 5
-
-# Widest layer accepted: offsets into the parameter buffer are 64-bit, and a
-# weight matrix this wide already takes gigabytes.
-_MAX_LAYER_WIDTH = 2**31 - 1
-
-# Private attributes that carry training state between calls.
-_TRAINING_STATE = (
-    "_layout",
-    "_loss_code",
-    "_beta",
-    "_optimizer_state",
-    "_history",
-    "_rng",
-)
-
 
 class VariationalAutoencoder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    TrainingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Variational autoencoder that encodes data and generates new samples.
 
@@ -189,6 +173,16 @@ default="constant"
     >>> vae.sample(3, random_state=0).shape
     (3, 64)
     """
+
+    # Private attributes that carry training state between calls.
+    _training_state = (
+        "_layout",
+        "_loss_code",
+        "_beta",
+        "_optimizer_state",
+        "_history",
+        "_rng",
+    )
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": [
@@ -326,25 +320,12 @@ default="constant"
             )
         return self._fit_guarded(X, incremental=True)
 
-    def _fit_guarded(self, X, incremental):
-        # Roll back every fitted attribute and the training state when a call
-        # fails (a warning turned into an error included), so a failed call
-        # never leaves a half-written model behind.
-        saved = {key: value for key, value in vars(self).items() if _is_state(key)}
-        try:
-            return self._fit(X, incremental)
-        except BaseException:
-            for key in [key for key in vars(self) if _is_state(key)]:
-                delattr(self, key)
-            vars(self).update(saved)
-            raise
-
     def _fit(self, X, incremental):
         warm = hasattr(self, "coefs_") and (incremental or self.warm_start)
-        X = validate_data(self, X, reset=not warm, dtype=_FLOAT_DTYPES, order="C")
+        X = validate_data(self, X, reset=not warm, dtype=FLOAT_DTYPES, order="C")
         if warm:
-            X = _to_model_dtype(X, self.coefs_[0].dtype)
-        X = _writeable(X)
+            X = to_model_dtype(X, self.coefs_[0].dtype)
+        X = writeable(X)
         hidden = self._check_hidden_layer_sizes()
         output_activation = self._resolved_output_activation()
         self._check_loss_domain(X)
@@ -353,7 +334,7 @@ default="constant"
             # A copy, so that a failed call leaves the stored generator as it was.
             rng = copy.deepcopy(self._rng)
         else:
-            rng = _make_rng(self.random_state)
+            rng = make_rng(self.random_state)
         X_train, X_val = self._split_validation(X, rng, incremental)
         batch_size = self._resolved_batch_size(X_train.shape[0])
 
@@ -435,7 +416,7 @@ default="constant"
                 f"by more than tol={self.tol} within the last n_iter_no_change="
                 f"{self.n_iter_no_change} epochs. Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=_CALLER_OF_FIT,
+                stacklevel=CALLER_OF_FIT,
             )
         return self
 
@@ -447,86 +428,22 @@ default="constant"
         return state
 
     def _check_hidden_layer_sizes(self):
-        hidden = np.ravel(np.asarray(self.hidden_layer_sizes))
-        if hidden.size == 0:
-            raise ValueError(
-                "hidden_layer_sizes must contain at least the code size; got "
-                f"{self.hidden_layer_sizes!r}. Pass for example (256, 2)."
-            )
-        if not all(
-            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
-            for w in hidden.tolist()
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must contain positive integers; got "
-                f"{self.hidden_layer_sizes!r}."
-            )
+        hidden = self._positive_widths("at least the code size", "(256, 2)")
         # The encoder's last layer is twice the code size wide.
-        widths = [*hidden.tolist()[:-1], 2 * int(hidden[-1])]
-        if max(widths) > _MAX_LAYER_WIDTH:
+        widths = [*hidden[:-1], 2 * hidden[-1]]
+        if max(widths) > MAX_LAYER_WIDTH:
             raise ValueError(
-                f"hidden_layer_sizes gives a layer wider than {_MAX_LAYER_WIDTH} "
+                f"hidden_layer_sizes gives a layer wider than {MAX_LAYER_WIDTH} "
                 f"(the code layer is twice the code size wide); got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        return [int(w) for w in hidden]
-
-    def _resolved_output_activation(self):
-        if self.output_activation == "auto":
-            return "sigmoid" if self.loss == "binary_crossentropy" else "identity"
-        if self.loss == "binary_crossentropy" and self.output_activation != "sigmoid":
-            raise ValueError(
-                "loss='binary_crossentropy' needs output_activation='sigmoid' (or "
-                f"'auto'); got output_activation={self.output_activation!r}."
-            )
-        return self.output_activation
-
-    def _check_loss_domain(self, X):
-        if self.loss != "binary_crossentropy":
-            return
-        low, high = float(X.min()), float(X.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                "loss='binary_crossentropy' requires every value of X in [0, 1]; "
-                f"X has values from {low!r} to {high!r}. Scale X to [0, 1] (for "
-                "example with sklearn.preprocessing.MinMaxScaler) or use "
-                "loss='squared_error'."
-            )
+        return hidden
 
     def _split_validation(self, X, rng, incremental):
         if not self.early_stopping or incremental:
             return X, None
-        n_samples = X.shape[0]
-        n_val = math.floor(self.validation_fraction * n_samples)
-        if n_val < 1:
-            raise ValueError(
-                "early_stopping=True with validation_fraction="
-                f"{self.validation_fraction} leaves an empty validation set for "
-                f"{n_samples} samples. Raise validation_fraction, pass more "
-                "samples, or set early_stopping=False."
-            )
-        order = rng.permutation(n_samples)
-        X_val = np.ascontiguousarray(X[np.sort(order[:n_val])])
-        X_train = np.ascontiguousarray(X[np.sort(order[n_val:])])
+        X_train, X_val, _, _ = self._split_rows(X, None, rng)
         return X_train, X_val
-
-    def _resolved_batch_size(self, n_rows):
-        if isinstance(self.batch_size, bool):
-            # scikit-learn's Interval constraint lets bool through as an int.
-            raise InvalidParameterError(
-                f"batch_size must be an int or 'auto'; got {self.batch_size!r}."
-            )
-        if self.batch_size == "auto":
-            return min(_AUTO_BATCH_SIZE, n_rows)
-        if self.batch_size > n_rows:
-            warnings.warn(
-                f"batch_size={self.batch_size} is larger than the {n_rows} training "
-                f"rows; using batch_size={n_rows}.",
-                UserWarning,
-                stacklevel=_CALLER_OF_FIT + 1,
-            )
-            return n_rows
-        return self.batch_size
 
     def _check_same_architecture(self, layout, incremental):
         fitted = [W.shape for W in self.coefs_]
@@ -554,8 +471,8 @@ default="constant"
 
     def _checked_input(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
-        X = _writeable(_to_model_dtype(X, self.coefs_[0].dtype))
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES, order="C")
+        X = writeable(to_model_dtype(X, self.coefs_[0].dtype))
         self._check_weights()
         return X
 
@@ -633,14 +550,14 @@ default="constant"
             probabilities with ``loss="binary_crossentropy"``.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=_FLOAT_DTYPES, order="C", input_name="X")
+        Z = check_array(X, dtype=FLOAT_DTYPES, order="C", input_name="X")
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
                 f"of width {self._n_features_out}, the output width of transform."
             )
         self._check_weights()
-        Z = _writeable(_to_model_dtype(Z, self.coefs_[0].dtype))
+        Z = writeable(to_model_dtype(Z, self.coefs_[0].dtype))
         return self._decode(Z)
 
     def sample(self, n_samples=1, random_state=None):
@@ -671,7 +588,7 @@ default="constant"
                 "the number of samples to generate, for example n_samples=10."
             )
         self._check_weights()
-        rng = _make_rng(random_state)
+        rng = make_rng(random_state)
         codes = rng.standard_normal((int(n_samples), self._n_features_out))
         return self._decode(codes.astype(self.coefs_[0].dtype))
 
@@ -733,7 +650,3 @@ default="constant"
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _is_state(name):
-    return name.endswith("_") or name in _TRAINING_STATE
