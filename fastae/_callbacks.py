@@ -74,10 +74,30 @@ class EpochCallbacks:
         }
 
     def finish(self):
-        """End the task of an epoch that never ran, then the whole fit's task."""
+        """End the open tasks, then tear the callbacks down.
+
+        scikit-learn's ``fit`` wrapper tears callbacks down after ``fit``
+        returns, outside the estimator's rollback. Tearing them down here,
+        while a failure still rolls the estimator back, means that a callback
+        that fails in ``teardown`` leaves the model as it was before the call.
+        The wrapper then finds nothing left to tear down.
+        """
         if self.context is None:
             return
         if self.epoch_context is not None:
             self.epoch_context.call_on_fit_task_end(estimator=self.estimator)
             self.epoch_context = None
         self.context.call_on_fit_task_end(estimator=self.estimator, X=self.X)
+        estimator = self.estimator
+        callbacks = vars(estimator).pop("_skl_callbacks_to_teardown", [])
+        context = vars(estimator).pop("_callback_fit_ctx", self.context)
+        # Every callback is torn down, as scikit-learn does, and the first
+        # failure is raised afterwards.
+        errors = []
+        for callback in callbacks:
+            try:
+                callback.teardown(estimator=estimator, context=context)
+            except Exception as error:  # noqa: BLE001 (raised below)
+                errors.append(error)
+        if errors:
+            raise errors[0]

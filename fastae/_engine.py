@@ -240,7 +240,10 @@ class LearningRateSchedule:
     def rate(self, epoch, history):
         """Return the rate of ``epoch``, counted from 0 within the fit."""
         if self.kind == "invscaling":
-            return self.initial / (history.samples_seen + 1) ** self.power_t
+            # Through the logarithm a large power_t gives a rate that
+            # underflows to 0 instead of an OverflowError.
+            exponent = -self.power_t * math.log(history.samples_seen + 1)
+            return self.initial * math.exp(exponent)
         if self.kind == "adaptive":
             return history.adaptive_rate
         if self.kind == "cosine":
@@ -355,11 +358,19 @@ def draw_seed(trainer, rng):
 
 
 def _diverged_error(epoch, loss, learning_rate):
+    if math.isfinite(loss):
+        what = (
+            "the parameters or the optimizer state stopped being finite while "
+            f"the loss was still {loss}"
+        )
+    else:
+        what = f"the loss became {loss}"
     return TrainingDivergedError(
-        f"Training diverged at epoch {epoch}: the loss became {loss} or the "
-        "parameters stopped being finite. Scale the input data (for example "
-        "with sklearn.preprocessing.StandardScaler or MinMaxScaler) or lower "
-        f"learning_rate_init (currently {learning_rate})."
+        f"Training diverged at epoch {epoch}: {what}. Scale the input data "
+        "(for example with sklearn.preprocessing.StandardScaler or "
+        "MinMaxScaler), lower learning_rate_init (currently "
+        f"{learning_rate}), or lower alpha, the penalties or the sample "
+        "weights if they are large."
     )
 
 

@@ -95,7 +95,9 @@ class AutoencoderTransformer(
     tied_weights : bool, default=False
         Make each decoder layer use the transpose of its mirror encoder
         layer's weight matrix, which halves the number of weights. Biases stay
-        separate. ``coefs_`` still lists one matrix per layer.
+        separate. ``coefs_`` still lists one matrix per layer. A warm start
+        that turns it on keeps the encoder's weights, whose transposes replace
+        the decoder's.
     output_activation : {"auto", "identity", "sigmoid"}, default="auto"
         Activation of the reconstruction. ``"auto"`` is ``"sigmoid"`` for
         ``loss="binary_crossentropy"`` and ``"identity"`` otherwise.
@@ -459,6 +461,8 @@ default="constant"
         X_train, X_val, weights_train, weights_val = self._split_validation(
             X, sample_weight, rng, incremental
         )
+        _check_total_weight(weights_train, "training")
+        _check_total_weight(weights_val, "validation")
         batch_size = self._resolved_batch_size(X_train.shape[0])
 
         sizes = layer_sizes(X.shape[1], hidden)
@@ -772,7 +776,8 @@ default="constant"
             raise ValueError(
                 "The network's output overflowed to infinity or NaN for this "
                 f"input{largest}. Scale the data the way the training data was "
-                "scaled."
+                "scaled. If the input is in range, check that coefs_ and "
+                "intercepts_ are finite."
             )
         return out
 
@@ -887,7 +892,7 @@ default="constant"
             from ._cuda.engine import scores
 
             return scores(X, reconstruction)
-        return -np.mean(np.square(X - reconstruction), axis=1)
+        return -np.mean(_squared_errors(X, reconstruction), axis=1)
 
     def reconstruction_errors(self, X):
         """Return the squared reconstruction error of every value of ``X``.
@@ -914,7 +919,7 @@ default="constant"
         if _is_device_array(X):
             X = X.copy_to_host()
             reconstruction = reconstruction.copy_to_host()
-        return np.square(X - reconstruction)
+        return _squared_errors(X, reconstruction)
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples` over the rows of ``X``.
@@ -937,6 +942,30 @@ default="constant"
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _check_total_weight(weights, rows):
+    if weights is not None and not weights.sum() > 0:
+        raise ValueError(
+            f"sample_weight is 0 for every {rows} row, so the {rows} loss is 0 "
+            "and cannot guide training. Give some of these rows a positive "
+            "weight, or change random_state or validation_fraction to split "
+            "the rows differently."
+        )
+
+
+def _squared_errors(X, reconstruction):
+    """Return ``(X - reconstruction) ** 2``; raise ValueError if it overflows."""
+    with np.errstate(over="ignore"):
+        errors = np.square(X - reconstruction)
+    if not np.isfinite(errors).all():
+        raise ValueError(
+            "The squared reconstruction error overflowed to infinity for this "
+            f"input, whose largest magnitude is {float(np.max(np.abs(X)))!r}, "
+            f"beyond what {errors.dtype} can hold. Scale the data the way the "
+            "training data was scaled."
+        )
+    return errors
 
 
 def _check_layers(coefs, intercepts, dtype):

@@ -588,7 +588,14 @@ default="constant"
                 "the number of samples to generate, for example n_samples=10."
             )
         self._check_weights()
-        rng = make_rng(random_state)
+        try:
+            rng = make_rng(random_state)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "random_state must be None, a non-negative int, a "
+                "numpy.random.RandomState or a numpy.random.Generator; got "
+                f"{random_state!r}."
+            ) from error
         codes = rng.standard_normal((int(n_samples), self._n_features_out))
         return self._decode(codes.astype(self.coefs_[0].dtype))
 

@@ -13,10 +13,12 @@ installs onnxruntime to run the exported graphs). This module imports them
 only when one of its functions is called, so ``import fastae`` never does.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import AutoencoderTransformer
+from ._estimator import AutoencoderTransformer, _check_layers
 from ._kernels.activations import (
     ACTIVATION_CODES,
     ELU,
@@ -145,6 +147,7 @@ def to_onnx(model, method="transform", *, dtype=None, target_opset=None):
         )
     check_is_fitted(model)
     dtype = _export_dtype(model, dtype)
+    _check_target_opset(target_opset)
 
     skl2onnx = _import_skl2onnx()
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
@@ -161,6 +164,25 @@ def to_onnx(model, method="transform", *, dtype=None, target_opset=None):
         options={id(model): {"method": method}},
         target_opset=target_opset,
     )
+
+
+# Oldest opset accepted: its versions of MatMul, Add, Max, Min, Exp and Log
+# take float and double tensors, and onnxruntime runs them.
+_MIN_OPSET = 13
+
+
+def _check_target_opset(target_opset):
+    if target_opset is None:
+        return
+    if (
+        not isinstance(target_opset, numbers.Integral)
+        or isinstance(target_opset, bool)
+        or target_opset < _MIN_OPSET
+    ):
+        raise ValueError(
+            f"target_opset must be None or an int of at least {_MIN_OPSET}; got "
+            f"{target_opset!r}. None picks the newest opset skl2onnx supports."
+        )
 
 
 def _export_dtype(model, dtype):
@@ -197,6 +219,10 @@ def _exported_layers(model, method):
     means, the first half of its linear head.
     """
     check_is_fitted(model)
+    if isinstance(model, VariationalAutoencoder):
+        model._check_weights()
+    else:
+        _check_layers(model.coefs_, model.intercepts_, model.coefs_[0].dtype)
     if isinstance(model, VariationalAutoencoder):
         activations = model._layout[:, ACTIVATION]
         n_encoder = model._layout.shape[0] // 2

@@ -7,6 +7,7 @@ an optional dependency, installed with the ``plot`` extra.
 """
 
 import math
+import numbers
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -30,6 +31,14 @@ def _axes(ax, figsize):
     return ax
 
 
+def _check_width(model, X):
+    if X.shape[1] != model.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the model was fitted on "
+            f"{model.n_features_in_}."
+        )
+
+
 def _image_shape(n_features, image_shape):
     if image_shape is None:
         side = math.isqrt(n_features)
@@ -39,6 +48,15 @@ def _image_shape(n_features, image_shape):
                 "image_shape, for example image_shape=(height, width)."
             )
         return side, side
+    if (
+        len(image_shape) != 2
+        or not all(isinstance(size, numbers.Integral) for size in image_shape)
+        or min(image_shape) < 1
+    ):
+        raise ValueError(
+            "image_shape must be two positive ints, (height, width); got "
+            f"{image_shape!r}."
+        )
     if math.prod(image_shape) != n_features:
         raise ValueError(
             f"image_shape={tuple(image_shape)} has {math.prod(image_shape)} "
@@ -69,12 +87,19 @@ def plot_reconstructions(model, X, *, n_images=10, image_shape=None, cmap="gray_
         A figure with two rows of ``n_images`` axes.
     """
     check_is_fitted(model)
+    if (
+        not isinstance(n_images, numbers.Integral)
+        or isinstance(n_images, bool)
+        or n_images < 1
+    ):
+        raise ValueError(f"n_images must be a positive int; got {n_images!r}.")
     X = np.asarray(X)[:n_images]
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(
             f"X must be a non-empty 2-D array of images, one per row; got shape "
             f"{X.shape}."
         )
+    _check_width(model, X)
     shape = _image_shape(X.shape[1], image_shape)
     reconstructions = model.inverse_transform(model.transform(X))
     plt = _pyplot()
@@ -147,6 +172,12 @@ def plot_codes(model, X, labels=None, *, dimensions=(0, 1), ax=None, **scatter):
     """
     check_is_fitted(model)
     codes = model.transform(X)
+    if len(dimensions) != 2 or not all(
+        isinstance(dimension, numbers.Integral) for dimension in dimensions
+    ):
+        raise ValueError(
+            f"dimensions must be two ints, the code values to plot; got {dimensions!r}."
+        )
     first, second = dimensions
     for dimension in dimensions:
         if not 0 <= dimension < codes.shape[1]:
@@ -200,6 +231,8 @@ def plot_anomaly_scores(model, X, *, threshold=None, bins=50, ax=None):
         The axes drawn on.
     """
     check_is_fitted(model)
+    if threshold is not None and not isinstance(threshold, numbers.Real):
+        raise ValueError(f"threshold must be a number or None; got {threshold!r}.")
     errors = -np.asarray(model.score_samples(X))
     ax = _axes(ax, (6, 4))
     ax.hist(errors, bins=bins)

@@ -300,3 +300,44 @@ def test_gpu_accepts_variant_settings(name, digits):
 def test_auto_device_trains_variants(digits):
     model = fit(digits, device="auto", tied_weights=True, max_iter=2)
     assert model.n_iter_ == 2
+
+
+# ------------------------------------------------- review of edge cases
+
+
+@pytest.mark.parametrize("dtype, value", [(np.float32, 1e30), (np.float64, 1e155)])
+def test_overflowing_scores_raise(dtype, value, digits):
+    model = fit(digits.astype(dtype), max_iter=2)
+    X = np.full((2, 64), value)
+    with pytest.raises(ValueError, match="squared reconstruction error overflowed"):
+        model.score_samples(X)
+    with pytest.raises(ValueError, match="squared reconstruction error overflowed"):
+        model.reconstruction_errors(X)
+
+
+@pytest.mark.parametrize("split", ["training", "validation"])
+def test_zero_total_weight_in_split_raises(split, digits):
+    model = AutoencoderTransformer(
+        (8,), early_stopping=True, validation_fraction=0.5, random_state=0
+    )
+    # The validation rows are drawn by random_state; find them first.
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(digits))
+    validation = np.zeros(len(digits), dtype=bool)
+    validation[order[: len(digits) // 2]] = True
+    weights = np.where(validation, 1.0, 0.0)
+    if split == "validation":
+        weights = 1.0 - weights
+    with pytest.raises(ValueError, match=f"0 for every {split} row"):
+        model.fit(digits, sample_weight=weights)
+    assert not hasattr(model, "coefs_")
+
+
+def test_large_power_t_trains_without_overflow(digits):
+    model = fit(digits, learning_rate="invscaling", power_t=200.0, max_iter=3)
+    assert model._history.learning_rates[-1] == 0.0
+
+
+def test_divergence_with_finite_loss_names_other_causes(digits):
+    with pytest.raises(TrainingDivergedError, match="while the loss was still"):
+        fit(digits, hidden_layer_sizes=(8, 3), alpha=1e300)

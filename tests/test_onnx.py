@@ -216,6 +216,20 @@ def test_invalid_arguments_raise(rng):
     register_converters()
     with pytest.raises(ValueError, match="has 4 columns, but the model expects 10"):
         skl2onnx.to_onnx(model, X[:1, :4])
+    with pytest.raises(ValueError, match="target_opset must be None or an int"):
+        to_onnx(model, target_opset=1)
+    with pytest.raises(ValueError, match="target_opset must be None or an int"):
+        to_onnx(model, target_opset="x")
+
+
+def test_inconsistent_weights_raise(rng):
+    X = training_data(rng, "squared_error", np.float64)
+    model = fit_quietly(
+        AutoencoderTransformer(hidden_layer_sizes=(3,), max_iter=1, random_state=0), X
+    )
+    model.coefs_[0] = model.coefs_[0][:, :1]
+    with pytest.raises(ValueError, match=r"coefs_\[0\] has shape"):
+        to_onnx(model)
 
 
 def test_import_fastae_does_not_import_skl2onnx():

@@ -93,3 +93,33 @@ def test_variational_model_plots(digits):
 def test_unfitted_model_raises(digits):
     with pytest.raises(NotFittedError):
         plotting.plot_loss_curves(AutoencoderTransformer())
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"n_images": -1}, "n_images"),
+        ({"n_images": 2.5}, "n_images"),
+        ({"image_shape": (4, 4, 4)}, "two positive ints"),
+        ({"image_shape": (-8, -8)}, "two positive ints"),
+    ],
+)
+def test_reconstructions_reject_bad_arguments(arguments, message, model, digits):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_reconstructions(model, digits[0], **arguments)
+
+
+def test_plots_reject_wrong_width(model, digits):
+    with pytest.raises(ValueError, match="10 features"):
+        plotting.plot_reconstructions(model, digits[0][:, :10])
+
+
+@pytest.mark.parametrize("dimensions", [(0, 1, 2), (0.5, 1)])
+def test_codes_reject_bad_dimensions(dimensions, model, digits):
+    with pytest.raises(ValueError, match="dimensions must be two ints"):
+        plotting.plot_codes(model, digits[0], dimensions=dimensions)
+
+
+def test_anomaly_threshold_must_be_number(model, digits):
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        plotting.plot_anomaly_scores(model, digits[0], threshold="x")

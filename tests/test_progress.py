@@ -143,3 +143,29 @@ def test_scikit_learn_progress_bar_runs(digits, callback_api):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(digits)
     assert model.n_iter_ == 3
+
+
+class FailingTeardown(Recorder):
+    def teardown(self, estimator, context):
+        raise RuntimeError("teardown failed")
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_failing_teardown_rolls_back(digits, callback_api, warm):
+    model = AutoencoderTransformer((16,), max_iter=2, random_state=0)
+    if warm:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(digits)
+        model.set_params(warm_start=True)
+    before = {key: value for key, value in vars(model).items() if key.endswith("_")}
+    model.set_callbacks(FailingTeardown())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(RuntimeError, match="teardown failed"):
+            model.fit(digits)
+    after = {key: value for key, value in vars(model).items() if key.endswith("_")}
+    assert after.keys() == before.keys()
+    if warm:
+        np.testing.assert_array_equal(after["coefs_"][0], before["coefs_"][0])
+    assert not hasattr(model, "_callback_fit_ctx")

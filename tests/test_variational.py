@@ -636,6 +636,13 @@ def test_sample_shape_dtype_and_reproducibility(dtype, X):
     assert model.sample().shape == (1, 8)
 
 
+@pytest.mark.parametrize("random_state", [-1, "a", 1.5])
+def test_sample_rejects_bad_random_state(random_state, X):
+    model = fit_quietly(small_model(), X)
+    with pytest.raises(ValueError, match="random_state must be None"):
+        model.sample(3, random_state=random_state)
+
+
 def test_sample_decodes_standard_normal_codes(X):
     model = fit_quietly(small_model(), X)
     codes = np.random.default_rng(5).standard_normal((4, 2))
