@@ -14,12 +14,48 @@ import numpy as np
 from ._kernels.epoch import ACTIVATION
 from ._network import unpack
 
-try:
-    from sklearn.callback import CallbackSupportMixin
-except ImportError:  # scikit-learn before 1.9
 
-    class CallbackSupportMixin:
-        """Empty stand-in where scikit-learn has no callback API."""
+def _sklearn_support():
+    """Return scikit-learn's ``CallbackSupportMixin``, or None before 1.9."""
+    try:
+        from sklearn.callback import CallbackSupportMixin as support
+    except ImportError:
+        return None
+    return support
+
+
+class CallbackSupportMixin:
+    """scikit-learn's callback support, imported when first used.
+
+    ``sklearn.callback`` imports rich when it is installed, which would add
+    about 20 ms to ``import fastae``. These methods call scikit-learn's own
+    implementation, which they import on their first call.
+    """
+
+    def set_callbacks(self, *callbacks):
+        """Set scikit-learn callbacks (scikit-learn 1.9 or later).
+
+        Parameters
+        ----------
+        *callbacks : callback instances
+            Callbacks of scikit-learn's ``FitCallback`` protocol, such as
+            ``sklearn.callback.ProgressBar()``.
+
+        Returns
+        -------
+        self : estimator instance
+            The estimator.
+        """
+        support = _sklearn_support()
+        if support is None:
+            raise ImportError(
+                "set_callbacks needs scikit-learn 1.9 or later, which has the "
+                "callback API; upgrade scikit-learn to use callbacks."
+            )
+        return support.set_callbacks(self, *callbacks)
+
+    def _init_callback_context(self, **arguments):
+        return _sklearn_support()._init_callback_context(self, **arguments)
 
 
 class EpochCallbacks:
@@ -32,7 +68,7 @@ class EpochCallbacks:
         self.epochs_begun = 0
         self.epoch_context = None
         self.context = None
-        if not hasattr(estimator, "_init_callback_context"):
+        if _sklearn_support() is None:
             return
         # Data that are not a NumPy array (chunks streamed from Dask) are not
         # passed on, since a callback would have to load them whole.
