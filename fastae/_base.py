@@ -1,4 +1,4 @@
-"""What fastae's estimators share: input rules, training settings and rollback.
+"""Input rules, training settings and rollback shared by fastae's estimators.
 
 ``AutoencoderTransformer`` and ``VariationalAutoencoder`` follow the same rules
 for dtypes, minibatch sizes, the loss's input range and the validation split,

@@ -359,14 +359,14 @@ def draw_seed(trainer, rng):
 
 def _diverged_error(epoch, loss, learning_rate):
     if math.isfinite(loss):
-        what = (
+        cause = (
             "the parameters or the optimizer state stopped being finite while "
             f"the loss was still {loss}"
         )
     else:
-        what = f"the loss became {loss}"
+        cause = f"the loss became {loss}"
     return TrainingDivergedError(
-        f"Training diverged at epoch {epoch}: {what}. Scale the input data "
+        f"Training diverged at epoch {epoch}: {cause}. Scale the input data "
         "(for example with sklearn.preprocessing.StandardScaler or "
         "MinMaxScaler), lower learning_rate_init (currently "
         f"{learning_rate}), or lower alpha, the penalties or the sample "

@@ -1,10 +1,10 @@
 """The regularised variants of the training kernel against a NumPy reference.
 
 Each variant (tied weights, input corruption, dropout, the code penalties,
-row weights and gradient clipping) is checked the same way: the compiled
+row weights and gradient clipping) is checked the same way. The compiled
 minibatch pass ``_train_rows`` must return the objective that a plain NumPy
-forward pass computes, and its gradient must match central finite differences
-of that NumPy objective. The random masks and noise are drawn once, from the
+forward pass computes. Its gradient must match central finite differences of
+that NumPy objective. The random masks and noise are drawn once, from the
 same counter-based generator as the kernel, because they are inputs of the
 objective and do not depend on the parameters.
 """
