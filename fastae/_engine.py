@@ -47,6 +47,13 @@ class TrainingDivergedError(ValueError):
     """Raised when the loss or the parameters stop being finite during training."""
 
 
+def optimizer_code(solver, nesterov):
+    """Return the kernels' optimizer code for ``solver`` and ``nesterov``."""
+    if solver == "adam":
+        return ADAM
+    return NESTEROV if nesterov else SGD
+
+
 class OptimizerState:
     """Optimizer buffers kept between calls to ``fit`` with ``warm_start`` or ``partial_fit``.
 
@@ -100,10 +107,7 @@ class Trainer:
         self.params = params.copy()
         self.grads = np.zeros_like(self.params)
         self.state = optimizer_state.copy()
-        if solver == "adam":
-            self.optimizer = ADAM
-        else:
-            self.optimizer = NESTEROV if nesterov else SGD
+        self.optimizer = optimizer_code(solver, nesterov)
         self.hyper = np.array(hyper, dtype=np.float64)
         self.batch_size = batch_size
         self.train_weights = self.validation_weights = _UNIT_WEIGHTS

@@ -10,17 +10,14 @@ from itertools import pairwise
 
 import numpy as np
 
-from ._engine import forward
+from ._engine import forward, optimizer_code
 from ._kernels.activations import ACTIVATION_CODES, IDENTITY
 from ._kernels.epoch import (
     ACTIVATION,
-    ADAM,
     BIAS_OFFSET,
     FAN_IN,
     FAN_OUT,
     LAYOUT_COLUMNS,
-    NESTEROV,
-    SGD,
     WEIGHT_OFFSET,
 )
 from ._kernels.losses import is_finite
@@ -127,10 +124,7 @@ class VariationalTrainer:
         self.params = params.copy()
         self.grads = np.zeros_like(self.params)
         self.state = optimizer_state.copy()
-        if solver == "adam":
-            self.optimizer = ADAM
-        else:
-            self.optimizer = NESTEROV if nesterov else SGD
+        self.optimizer = optimizer_code(solver, nesterov)
         self.hyper = np.asarray(hyper, dtype=np.float64)
         self.batch_size = batch_size
         self.rng = rng

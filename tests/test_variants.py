@@ -397,9 +397,9 @@ def test_zero_weight_rows_do_not_train(rng):
     total, grads = compiled_pass(
         params, X, rows, weights, layout, "squared_error", hyper()
     )
-    kept = rows[weights > 0]
+    weighted_rows = rows[weights > 0]
     partial, partial_grads = compiled_pass(
-        params, X, kept, weights, layout, "squared_error", hyper()
+        params, X, weighted_rows, weights, layout, "squared_error", hyper()
     )
     np.testing.assert_allclose(total, partial, rtol=1e-12)
     # The full pass divides by six rows, the partial one by four.
